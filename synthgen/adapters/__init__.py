@@ -1,0 +1,71 @@
+"""One adapter per wire protocol; `Adapters` hands out one shared instance of each for a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog import ModelSpec
+from ..errors import UserError
+from .base import Adapter, ProviderError, build_body, get_path, parse_answer
+
+__all__ = ["Adapter", "Adapters", "ProviderError", "build_body", "get_path", "parse_answer", "adapter_class"]
+
+
+def adapter_class(protocol: str) -> type[Adapter]:
+    if protocol == "bedrock-invoke":
+        from .bedrock_invoke import BedrockInvokeAdapter
+        return BedrockInvokeAdapter
+    if protocol == "bedrock-converse":
+        from .bedrock_converse import BedrockConverseAdapter
+        return BedrockConverseAdapter
+    if protocol == "gemini":
+        from .gemini import GeminiAdapter
+        return GeminiAdapter
+    if protocol == "openai-chat":
+        from .openai_chat import OpenAIChatAdapter
+        return OpenAIChatAdapter
+    if protocol == "llama-cpp":
+        try:
+            from .llama_cpp import LlamaCppAdapter
+        except ImportError as exc:
+            raise UserError("the in-process llama.cpp protocol needs the `local` extra: "
+                            "pip install 'synthgen[local]' (see README)") from exc
+        return LlamaCppAdapter
+    raise UserError(f"unknown protocol '{protocol}'")
+
+
+class Adapters:
+    """One adapter per protocol for the life of a run, sharing connection pools across that protocol's models."""
+
+    def __init__(self, *, max_connections: int = 64, timeout: float = 120.0):
+        self._opts: dict[str, Any] = {"max_connections": max_connections, "timeout": timeout}
+        self._made: dict[str, Adapter] = {}
+        self._runtime: Any = None
+
+    def for_spec(self, spec: ModelSpec) -> Adapter:
+        if spec.protocol not in self._made:
+            cls = adapter_class(spec.protocol)
+            kwargs = dict(self._opts)
+            if spec.protocol.startswith("bedrock-"):
+                from ._aws import BedrockRuntime
+                if self._runtime is None:
+                    self._runtime = BedrockRuntime(self._opts["max_connections"], self._opts["timeout"])
+                kwargs["runtime"] = self._runtime
+            self._made[spec.protocol] = cls(**kwargs)
+        return self._made[spec.protocol]
+
+    async def aclose(self) -> None:
+        for adapter in self._made.values():
+            await adapter.aclose()
+        self._made.clear()
+
+
+def credentials_status(spec: ModelSpec) -> tuple[bool, str]:
+    """Whether a model's credentials are present, and if not, what to set."""
+    try:
+        cls = adapter_class(spec.protocol)
+    except UserError as exc:  # the protocol's optional extra is not installed
+        return False, str(exc)
+    if cls.credentials_present(spec):
+        return True, ""
+    return False, cls.credentials_hint(spec)

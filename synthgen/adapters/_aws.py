@@ -1,0 +1,109 @@
+"""The boto3 side shared by both Bedrock protocols: one client, a thread pool sized to concurrency, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..results import FailureKind
+from .base import ProviderError, retry_after_seconds
+
+# Codes Bedrock uses, by what a caller should do about them.
+_THROTTLE = {"ThrottlingException", "TooManyRequestsException", "ModelNotReadyException",
+             "ServiceQuotaExceededException", "ProvisionedThroughputExceededException"}
+_TRANSIENT = {"InternalServerException", "ServiceUnavailableException", "ModelTimeoutException",
+              "ModelStreamErrorException", "InternalFailure", "ServiceUnavailable"}
+_DENIED = {"AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+           "ExpiredTokenException", "MissingAuthenticationTokenException"}
+
+
+def aws_credentials_present() -> bool:
+    import boto3
+
+    try:
+        return boto3.Session().get_credentials() is not None
+    except Exception:  # a broken profile is the same as none for this question
+        return False
+
+
+AWS_HINT = ("set AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and AWS_REGION; "
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME points at another endpoint")
+
+
+class BedrockRuntime:
+    """A lazily made bedrock-runtime client with SDK retries off: retrying is the engine's job, above transport."""
+
+    def __init__(self, max_connections: int, timeout: float):
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._max_connections = max_connections
+        self._timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="bedrock")
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                          or boto3.Session().region_name or "us-east-1")
+                self._client = boto3.client(
+                    "bedrock-runtime",
+                    region_name=region,
+                    config=Config(
+                        retries={"total_max_attempts": 1, "mode": "standard"},
+                        max_pool_connections=self._max_connections,
+                        connect_timeout=min(10.0, self._timeout),
+                        read_timeout=self._timeout,
+                        tcp_keepalive=True,
+                    ),
+                )
+            return self._client
+
+    async def run(self, fn_name: str, **kwargs: Any) -> dict[str, Any]:
+        client = self.client()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: _call(client, fn_name, kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _call(client: Any, fn_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+
+    try:
+        return getattr(client, fn_name)(**kwargs)
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode")
+        code = err.get("Code", "")
+        message = f"{code}: {err.get('Message', '')}".strip(": ")
+        retry_after = retry_after_seconds(meta.get("HTTPHeaders"))
+        if code in _THROTTLE:
+            kind = FailureKind.THROTTLED
+        elif code in _TRANSIENT:
+            kind = FailureKind.TRANSIENT
+        elif code in _DENIED:
+            kind = FailureKind.ACCESS_DENIED
+        else:
+            raise ProviderError.from_status(status, message, retry_after=retry_after, raw=exc.response) from None
+        raise ProviderError(kind, message, status=status, retry_after=retry_after, raw=exc.response) from None
+    except NoCredentialsError as exc:
+        raise ProviderError(FailureKind.ACCESS_DENIED, f"{exc}; {AWS_HINT}") from None
+    except (ReadTimeoutError, ConnectionError, HTTPClientError) as exc:
+        raise ProviderError(FailureKind.TRANSIENT, f"{type(exc).__name__}: {exc}") from None
+    except BotoCoreError as exc:
+        raise ProviderError(FailureKind.INVALID_REQUEST, f"{type(exc).__name__}: {exc}") from None

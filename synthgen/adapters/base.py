@@ -1,0 +1,151 @@
+"""What every wire-protocol adapter shares: building the body from the table, reading answers by path, timing."""
+
+from __future__ import annotations
+
+import copy
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..catalog import ModelSpec, deep_merge
+from ..results import CallResult, Failure, FailureKind, Usage, kind_for_status
+from ..secrets import redact
+
+_MISSING = object()
+
+
+class ProviderError(Exception):
+    """Raised inside an adapter's `_send` when the provider answered with an error or could not be reached."""
+
+    def __init__(self, kind: FailureKind, message: str, *, status: int | None = None,
+                 retry_after: float | None = None, raw: Any = None):
+        super().__init__(message)
+        self.failure = Failure(kind=kind, message=redact(message)[:500], status=status, retry_after=retry_after)
+        self.raw = raw
+
+    @classmethod
+    def from_status(cls, status: int | None, message: str, **kw: Any) -> ProviderError:
+        return cls(kind_for_status(status), message, status=status, **kw)
+
+
+def get_path(data: Any, path: str, headers: Mapping[str, str] | None = None) -> Any:
+    """Follow a dotted path (`choices.0.message.content`) or read `header:NAME`; `_MISSING` when absent."""
+    if path.startswith("header:"):
+        value = (headers or {}).get(path[7:].lower(), _MISSING)
+        return value
+    node = data
+    for part in path.split("."):
+        if isinstance(node, Mapping):
+            node = node.get(part, _MISSING)
+        elif isinstance(node, list) and part.lstrip("-").isdigit():
+            index = int(part)
+            node = node[index] if -len(node) <= index < len(node) else _MISSING
+        else:
+            return _MISSING
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+def _fill_prompt(node: Any, prompt: str) -> Any:
+    if isinstance(node, str):
+        return node.replace("{prompt}", prompt)
+    if isinstance(node, list):
+        return [_fill_prompt(item, prompt) for item in node]
+    if isinstance(node, dict):
+        return {key: _fill_prompt(value, prompt) for key, value in node.items()}
+    return node
+
+
+def build_body(spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The request body the provider receives: the table's body with the templated prompt, plus merged params."""
+    formatted = spec.prompt_format.replace("{prompt}", prompt)
+    body = _fill_prompt(copy.deepcopy(spec.body), formatted)
+    merged = spec.merged_params(params)
+    if spec.params_at:
+        target = body
+        for key in spec.params_at.split("."):
+            target = target.setdefault(key, {})
+        target.update(deep_merge(target, merged))
+    else:
+        body = deep_merge(body, merged)
+    return body
+
+
+def _as_int(value: Any) -> int | None:
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, list):  # Jurassic-2 reports its tokens as a list
+        return len(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_answer(spec: ModelSpec, raw: Any, headers: Mapping[str, str] | None = None
+                 ) -> tuple[str | None, str | None, Usage, Failure | None]:
+    """Text, finish reason and usage by the table's paths; a missing or non-text answer is a failure, never text."""
+    usage = Usage(
+        input_tokens=_as_int(get_path(raw, spec.usage_input, headers)) if spec.usage_input else None,
+        output_tokens=_as_int(get_path(raw, spec.usage_output, headers)) if spec.usage_output else None,
+    )
+    finish = get_path(raw, spec.finish_path, headers) if spec.finish_path else None
+    finish = None if finish is _MISSING or finish is None else str(finish)
+    text = get_path(raw, spec.answer_path, headers)
+    if text is _MISSING or not isinstance(text, str):
+        shape = sorted(raw)[:8] if isinstance(raw, Mapping) else type(raw).__name__
+        failure = Failure(FailureKind.ANSWER_MISSING,
+                          f"answer path '{spec.answer_path}' not found in the response (top-level keys: {shape})")
+        return None, finish, usage, failure
+    return text, finish, usage, None
+
+
+class Adapter(ABC):
+    """One wire protocol. Subclasses implement `_send`; everything else is table-driven and shared."""
+
+    protocol: ClassVar[str]
+
+    def __init__(self, *, max_connections: int = 64, timeout: float = 120.0):
+        self.max_connections = max_connections
+        self.timeout = timeout
+
+    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return build_body(spec, prompt, params)
+
+    @abstractmethod
+    async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
+        """Send the body; return (decoded response, lower-cased headers) or raise ProviderError."""
+
+    @classmethod
+    @abstractmethod
+    def credentials_present(cls, spec: ModelSpec) -> bool: ...
+
+    @classmethod
+    @abstractmethod
+    def credentials_hint(cls, spec: ModelSpec) -> str: ...
+
+    async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> CallResult:
+        body = self.build_body(spec, prompt, params)
+        started = time.perf_counter()
+        try:
+            raw, headers = await self._send(spec, body)
+        except ProviderError as exc:
+            return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body,
+                              latency_s=time.perf_counter() - started, raw=exc.raw, failure=exc.failure)
+        latency = time.perf_counter() - started
+        text, finish, usage, failure = parse_answer(spec, raw, headers)
+        return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=latency,
+                          text=text, raw=raw, usage=usage, finish_reason=finish, failure=failure)
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    value = (headers or {}).get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

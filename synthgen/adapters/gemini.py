@@ -1,0 +1,66 @@
+"""Gemini generateContent over plain HTTP. The key travels in the x-goog-api-key header, never in the URL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..catalog import ModelSpec
+from ..results import FailureKind
+from .base import Adapter, ProviderError, retry_after_seconds
+
+
+class GeminiAdapter(Adapter):
+    protocol = "gemini"
+
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        self._http: httpx.AsyncClient | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
+            self._http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(self.timeout, connect=10.0))
+        return self._http
+
+    @staticmethod
+    def url(spec: ModelSpec) -> str:
+        return f"{spec.resolved_base_url()}/v1beta/models/{quote(spec.model_id, safe='.-_')}:generateContent"
+
+    async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
+        headers = {"x-goog-api-key": spec.api_key() or "", "content-type": "application/json"}
+        try:
+            response = await self._client().post(self.url(spec), json=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(FailureKind.TRANSIENT, f"timeout: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            raise ProviderError(FailureKind.TRANSIENT, f"connection failed: {type(exc).__name__}: {exc}") from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400:
+            detail = data.get("error", {}).get("message", "") if isinstance(data, dict) else response.text[:200]
+            raise ProviderError.from_status(response.status_code, f"HTTP {response.status_code}: {detail}",
+                                            retry_after=retry_after_seconds(response.headers),
+                                            raw=data if data is not None else response.text[:2000])
+        if data is None:
+            raise ProviderError(FailureKind.ANSWER_MISSING, f"response body is not JSON: {response.text[:120]!r}",
+                                raw=response.text[:2000])
+        return data, response.headers
+
+    @classmethod
+    def credentials_present(cls, spec: ModelSpec) -> bool:
+        return bool(spec.api_key())
+
+    @classmethod
+    def credentials_hint(cls, spec: ModelSpec) -> str:
+        return f"set {spec.api_key_env} (and {spec.base_url_env} for another endpoint)"
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

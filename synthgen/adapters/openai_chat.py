@@ -1,0 +1,104 @@
+"""OpenAI chat completions through the openai SDK; serves OpenAI and every OpenAI-compatible server.
+
+`options.endpoint = "completions"` switches an entry to the plain /v1/completions endpoint (llama.cpp, llamafile).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..catalog import ModelSpec
+from ..results import FailureKind
+from .base import Adapter, ProviderError, build_body, retry_after_seconds
+
+NO_KEY = "sk-no-key-required"  # local servers ignore the key, the SDK insists on one
+
+
+class OpenAIChatAdapter(Adapter):
+    protocol = "openai-chat"
+
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        self._clients: dict[tuple[str | None, str], Any] = {}
+
+    def _client(self, spec: ModelSpec) -> Any:
+        import httpx
+        import openai
+
+        key = spec.api_key() or (NO_KEY if spec.key_optional else "")
+        base = spec.resolved_base_url()
+        cache_key = (base, key)
+        if cache_key not in self._clients:
+            limits = httpx.Limits(max_connections=self.max_connections,
+                                  max_keepalive_connections=self.max_connections)
+            self._clients[cache_key] = openai.AsyncOpenAI(
+                api_key=key, base_url=base, max_retries=0, timeout=self.timeout,
+                http_client=httpx.AsyncClient(limits=limits, timeout=self.timeout),
+            )
+        return self._clients[cache_key]
+
+    @staticmethod
+    def model_name(spec: ModelSpec) -> str:
+        env = spec.options.get("model_id_env")
+        return os.environ.get(env, spec.model_id) if env else spec.model_id
+
+    @staticmethod
+    def endpoint(spec: ModelSpec) -> str:
+        return spec.options.get("endpoint", "chat")
+
+    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        if self.endpoint(spec) == "completions":
+            body = {"prompt": spec.prompt_format.replace("{prompt}", prompt), **spec.merged_params(params)}
+        else:
+            body = build_body(spec, prompt, params)
+            if spec.system:
+                body["messages"] = [{"role": "system", "content": spec.system}, *body.get("messages", [])]
+        return {"model": self.model_name(spec), **body}
+
+    async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
+        import openai
+
+        client = self._client(spec)
+        resource = client.completions if self.endpoint(spec) == "completions" else client.chat.completions
+        try:
+            response = await resource.with_raw_response.create(**body)
+        except openai.APIStatusError as exc:
+            raise ProviderError.from_status(exc.status_code, f"HTTP {exc.status_code}: {exc.message}",
+                                            retry_after=retry_after_seconds(exc.response.headers),
+                                            raw=_json_or_text(exc.response)) from None
+        except openai.APITimeoutError:
+            raise ProviderError(FailureKind.TRANSIENT, "timeout") from None
+        except openai.APIConnectionError as exc:
+            raise ProviderError(FailureKind.TRANSIENT, f"connection failed: {exc}") from None
+        http = response.http_response
+        data = _json_or_text(http)
+        if not isinstance(data, dict):
+            raise ProviderError(FailureKind.ANSWER_MISSING, f"response body is not a JSON object: {str(data)[:120]!r}",
+                                raw=data)
+        return data, http.headers
+
+    @classmethod
+    def credentials_present(cls, spec: ModelSpec) -> bool:
+        if spec.key_optional:  # a local server: configured when its address is
+            return bool(spec.base_url_env and os.environ.get(spec.base_url_env))
+        return bool(spec.api_key())
+
+    @classmethod
+    def credentials_hint(cls, spec: ModelSpec) -> str:
+        if spec.key_optional:
+            return f"start an OpenAI-compatible server and set {spec.base_url_env} to its /v1 address"
+        return f"set {spec.api_key_env} (and {spec.base_url_env} for another endpoint)"
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+
+def _json_or_text(response: Any) -> Any:
+    try:
+        return response.json()
+    except Exception:
+        return response.text[:2000]

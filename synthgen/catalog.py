@@ -1,0 +1,184 @@
+"""Models as data: the tables in llms/ (and a user's own directory) become typed `ModelSpec`s.
+
+A table file holds `[protocols.NAME]` defaults and `[models.ALIAS]` entries. An entry deep-merges over its
+protocol's defaults, and over another entry when it names one with `base = "alias"`. A user directory
+(`--catalog DIR` or `SYNTHGEN_CATALOG`) is read after the shipped tables, so its entries override by alias.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .paths import data_dir
+
+PROTOCOLS = ("bedrock-invoke", "bedrock-converse", "gemini", "openai-chat", "llama-cpp")
+
+_FIELDS = {
+    "protocol", "model_id", "description", "base", "params", "body", "params_at", "prompt_format", "system",
+    "answer_path", "finish_path", "usage_input", "usage_output", "max_concurrency", "base_url", "base_url_env",
+    "api_key_env", "key_optional", "options", "price_input_per_1m", "price_output_per_1m",
+}
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge `override` into a copy of `base`, recursing into nested tables (lists and scalars replace)."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    alias: str
+    protocol: str
+    model_id: str
+    answer_path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+    params_at: str = ""
+    prompt_format: str = "{prompt}"
+    system: str | None = None
+    finish_path: str | None = None
+    usage_input: str | None = None
+    usage_output: str | None = None
+    max_concurrency: int = 16
+    base_url: str | None = None
+    base_url_env: str | None = None
+    api_key_env: str | None = None
+    key_optional: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    price_input_per_1m: float | None = None
+    price_output_per_1m: float | None = None
+    description: str = ""
+    source: str = ""
+
+    def merged_params(self, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return deep_merge(self.params, override or {})
+
+    def resolved_base_url(self) -> str | None:
+        if self.base_url_env and os.environ.get(self.base_url_env):
+            return os.environ[self.base_url_env].rstrip("/")
+        return self.base_url.rstrip("/") if self.base_url else None
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class Catalog(Mapping[str, ModelSpec]):
+    def __init__(self, specs: dict[str, ModelSpec]):
+        self._specs = specs
+
+    def __getitem__(self, alias: str) -> ModelSpec:
+        return self._specs[alias]
+
+    def __iter__(self):
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def get_model(self, alias: str) -> ModelSpec:
+        try:
+            return self._specs[alias]
+        except KeyError:
+            known = ", ".join(sorted(self._specs))
+            raise UserError(f"unknown model '{alias}': known aliases are {known} (see `synthgen models`)") from None
+
+    def select(self, aliases: Iterable[str]) -> list[ModelSpec]:
+        return [self.get_model(a.strip()) for a in aliases if a.strip()]
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML ({exc}); fix the file or remove it from the catalog") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read model table ({exc.strerror})") from None
+
+
+def _table_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise UserError(f"--catalog {directory}: not a directory; name a directory of *.toml model tables")
+    return sorted(directory.glob("*.toml"))
+
+
+def catalog_dirs(user_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    dirs = [data_dir("llms")]
+    extra = [user_dir] if user_dir else [p for p in os.environ.get("SYNTHGEN_CATALOG", "").split(os.pathsep) if p]
+    dirs.extend(Path(p).expanduser() for p in extra)
+    return dirs
+
+
+def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
+    """Read the shipped tables, then the user's directory; later entries override earlier ones by alias."""
+    protocols: dict[str, dict[str, Any]] = {}
+    raw: dict[str, tuple[dict[str, Any], Path]] = {}
+    for directory in catalog_dirs(user_dir):
+        for path in _table_files(directory):
+            table = _read_table(path)
+            unknown = set(table) - {"protocols", "models"}
+            if unknown:
+                raise UserError(f"{path}: unknown top-level key(s) {sorted(unknown)}; use [protocols.X] or [models.X]")
+            for name, defaults in table.get("protocols", {}).items():
+                protocols[name] = deep_merge(protocols.get(name, {}), defaults)
+            for alias, entry in table.get("models", {}).items():
+                if not isinstance(entry, dict):
+                    raise UserError(f"{path}: models.{alias} must be a table")
+                raw[alias] = (entry, path)
+    specs = {alias: _build(alias, raw, protocols, set()) for alias in raw}
+    return Catalog(dict(sorted(specs.items())))
+
+
+def _resolve(alias: str, raw: dict, seen: set[str]) -> dict[str, Any]:
+    entry, path = raw[alias]
+    if "base" not in entry:
+        return entry
+    parent = entry["base"]
+    if parent not in raw:
+        raise UserError(f"{path}: models.{alias}.base names unknown model '{parent}'")
+    if parent in seen:
+        raise UserError(f"{path}: models.{alias}.base forms a cycle through '{parent}'")
+    merged = deep_merge(_resolve(parent, raw, seen | {alias}), {k: v for k, v in entry.items() if k != "base"})
+    return merged
+
+
+def _build(alias: str, raw: dict, protocols: dict[str, dict[str, Any]], seen: set[str]) -> ModelSpec:
+    _, path = raw[alias]
+    entry = _resolve(alias, raw, seen)
+    where = f"{path}: models.{alias}"
+    unknown = set(entry) - _FIELDS
+    if unknown:
+        raise UserError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_FIELDS)}")
+    protocol = entry.get("protocol")
+    if protocol not in PROTOCOLS:
+        raise UserError(f"{where}.protocol is {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    merged = deep_merge(protocols.get(protocol, {}), entry)
+    merged.pop("base", None)
+    for required in ("model_id", "answer_path"):
+        if not isinstance(merged.get(required), str) or not merged[required]:
+            raise UserError(f"{where}.{required} is missing; every model needs one")
+    if "{prompt}" not in merged.get("prompt_format", "{prompt}"):
+        raise UserError(f"{where}.prompt_format must contain {{prompt}}")
+    for key in ("params", "body", "options"):
+        if key in merged and not isinstance(merged[key], dict):
+            raise UserError(f"{where}.{key} must be a table")
+    conc = merged.get("max_concurrency", 16)
+    if not isinstance(conc, int) or conc < 1:
+        raise UserError(f"{where}.max_concurrency must be a positive integer")
+    try:
+        return ModelSpec(alias=alias, source=str(path), **merged)
+    except TypeError as exc:  # a field of the wrong shape
+        raise UserError(f"{where}: {exc}") from None

@@ -1,0 +1,83 @@
+"""The `synthgen` command. Each subcommand lives in synthgen/commands/NAME.py and exposes a click command `cmd`."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from .errors import UserError
+
+# name -> module under synthgen.commands; imported only when that command runs, so `synthgen --help` stays fast.
+COMMANDS = {
+    "models": "Table of model aliases, protocols, ids and whether their credentials are present.",
+    "ask": "Send one prompt to one model and print the answer.",
+    "generate": "Generate a dataset: rounds x models, journaled to the store, resumable.",
+    "runs": "List runs with their counts.",
+    "log": "Print stored records as JSON lines.",
+    "clean": "Keep exactly the target sentence of each answer of a model.",
+    "export": "Build a Hugging Face DatasetDict from a run (and push it to the Hub).",
+    "stats": "Tables and plots of what a run made.",
+    "topics": "Cluster texts into named topics.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if importlib.util.find_spec(f"synthgen.commands.{name}") is not None]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        try:
+            module = importlib.import_module(f"synthgen.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"synthgen.commands.{name}":
+                return None
+            raise
+        return module.cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="synthgen")
+def app() -> None:
+    """Build labelled text datasets with many LLMs at once.
+
+    \b
+    Start:  synthgen models              which models are configured
+            synthgen generate --rounds 200
+            synthgen clean --model llama2
+            synthgen export --out data/
+    """
+    from dotenv import load_dotenv
+
+    load_dotenv(dotenv_path=".env", override=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes become one line on stderr and exit status 2, never a traceback."""
+    try:
+        app.main(args=argv, prog_name="synthgen", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
