@@ -1,0 +1,27 @@
+"""Stores behind one interface, opened by URL: sqlite:///path (default ./synthgen.db) or dynamodb://TABLE."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import UserError
+from .base import FAILED, OK, PLANNED, SKIPPED, CleanedText, Record, RunCounts, RunInfo, Store, record_id, utc_now
+
+__all__ = ["Store", "Record", "RunInfo", "CleanedText", "RunCounts", "open_store", "record_id", "utc_now",
+           "PLANNED", "OK", "FAILED", "SKIPPED", "DEFAULT_STORE"]
+
+DEFAULT_STORE = "sqlite:///synthgen.db"
+
+
+def open_store(url: str | None = None, *, create: bool = True) -> Store:
+    """Open a store by URL. `create=False` refuses to make a new, empty SQLite file (for read-only commands)."""
+    url = url or os.environ.get("SYNTHGEN_STORE") or DEFAULT_STORE
+    if url.startswith("sqlite://"):
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(url, create=create)
+    if url.startswith("dynamodb://"):
+        from .dynamodb import DynamoDBStore
+
+        return DynamoDBStore.from_url(url, create=create)
+    raise UserError(f"--store {url}: unknown scheme; use sqlite:///path/synthgen.db or dynamodb://TABLE")

@@ -1,0 +1,197 @@
+"""The store is a journal: a run's cells are written as `planned` first, then each outcome as it happens.
+
+A cell is (run, round, model) and has exactly one record, whose status moves planned -> ok | failed | skipped.
+An `ok` record is final; a failed or skipped one is replaced when a resumed run retries that cell.
+Resume = planned cells minus ok cells.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import UserError
+
+PLANNED, OK, FAILED, SKIPPED = "planned", "ok", "failed", "skipped"
+STATUSES = (PLANNED, OK, FAILED, SKIPPED)
+
+
+def utc_now() -> str:
+    """ISO 8601 in UTC with an explicit offset: 2026-11-23T01:23:45.123456+00:00."""
+    return datetime.now(UTC).isoformat()
+
+
+def record_id(run_id: str, round_index: int, model: str) -> str:
+    return f"{run_id}/{round_index:06d}/{model}"
+
+
+@dataclass
+class Record:
+    """One cell of a run and its outcome."""
+
+    run_id: str
+    round: int
+    model: str  # alias
+    model_id: str
+    sentiment: str
+    topics: list[dict[str, str]]  # [{"category": ..., "topic": ...}] exactly as prompted
+    prompt: str
+    status: str = PLANNED
+    request_body: dict[str, Any] | None = None  # never holds a secret: keys travel in headers
+    text: str | None = None
+    response: Any = None  # the provider's full decoded response or error body
+    latency_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    failure_kind: str | None = None
+    failure_message: str | None = None
+    attempts: int = 0
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str | None = None
+    note: str | None = None  # e.g. "raw response trimmed to fit DynamoDB's 400 KB item limit"
+
+    @property
+    def id(self) -> str:
+        return record_id(self.run_id, self.round, self.model)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["id"] = self.id
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    created_at: str
+    seed: int
+    rounds: int
+    models: list[str]
+    template: str  # template name
+    template_text: str
+    topics_source: str
+    params: dict[str, Any] = field(default_factory=dict)  # per-model parameter overrides given for the run
+    status: str = "running"  # running | done | interrupted
+    store_url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class CleanedText:
+    """The cleaned layer: one cleaned text per answer, linked to its record; raw answers are never modified."""
+
+    record_id: str
+    run_id: str
+    model: str
+    text: str | None  # None when no sentence could be kept; `reason` says why
+    dropped: list[str] = field(default_factory=list)
+    reason: str = ""  # which selection path kept the text, or why none was kept
+    method: str = ""  # cleaner configuration, e.g. "kmeans3+pca2/tfidf-svd seed=0"
+    created_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CleanedText:
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RunCounts:
+    run: RunInfo
+    counts: dict[str, dict[str, int]]  # model -> status -> count
+
+    def total(self, status: str | None = None) -> int:
+        return sum(n for by in self.counts.values() for s, n in by.items() if status in (None, s))
+
+
+class Store(ABC):
+    """Where runs, records and cleaned texts live. Implementations: SQLite (default) and DynamoDB."""
+
+    url: str
+
+    # --- runs ---
+    @abstractmethod
+    def create_run(self, run: RunInfo, cells: Iterable[Record]) -> None:
+        """Write the run and all its planned cells (status `planned`) before any request is sent."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunInfo | None: ...
+
+    @abstractmethod
+    def list_runs(self) -> list[RunInfo]:
+        """All runs, oldest first."""
+
+    @abstractmethod
+    def set_run_status(self, run_id: str, status: str) -> None: ...
+
+    def resolve_run(self, run_id: str | None) -> RunInfo:
+        """A run by id, or the latest for `last`/None; a clear error when there is none."""
+        if run_id in (None, "last"):
+            runs = self.list_runs()
+            if not runs:
+                raise UserError(f"no runs in {self.url}; start one with `synthgen generate`")
+            return runs[-1]
+        run = self.get_run(run_id)
+        if run is None:
+            known = ", ".join(r.run_id for r in self.list_runs()[-5:]) or "none"
+            raise UserError(f"--run {run_id}: no such run in {self.url} (latest: {known}; see `synthgen runs`)")
+        return run
+
+    # --- records ---
+    @abstractmethod
+    def put_record(self, record: Record) -> bool:
+        """Store a cell's outcome durably before returning. Never overwrites an `ok` record: returns False then."""
+
+    @abstractmethod
+    def records(self, run_id: str | None = None, model: str | None = None,
+                status: str | None = None) -> Iterator[Record]:
+        """Records ordered by (run, round, model)."""
+
+    def counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for rec in self.records(run_id):
+            by = out.setdefault(rec.model, {})
+            by[rec.status] = by.get(rec.status, 0) + 1
+        return out
+
+    # --- cleaned layer ---
+    @abstractmethod
+    def put_cleaned(self, items: Iterable[CleanedText]) -> None:
+        """Write (replace) cleaned texts, keyed by record id."""
+
+    @abstractmethod
+    def cleaned(self, run_id: str, model: str | None = None) -> dict[str, CleanedText]:
+        """Cleaned texts of a run by record id."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        pass
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -1,0 +1,201 @@
+"""The embedded default store: one SQLite file in WAL mode, every outcome committed before it is counted."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .base import OK, CleanedText, Record, RunInfo, Store, dumps, utc_now
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    info TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    run_id TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    sentiment TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    request_body TEXT,
+    text TEXT,
+    response TEXT,
+    latency_s REAL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    finish_reason TEXT,
+    failure_kind TEXT,
+    failure_message TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT,
+    note TEXT,
+    PRIMARY KEY (run_id, round, model)
+);
+CREATE INDEX IF NOT EXISTS records_by_model ON records (model, status);
+CREATE TABLE IF NOT EXISTS cleaned (
+    record_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text TEXT,
+    dropped TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    method TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cleaned_by_run ON cleaned (run_id, model);
+"""
+
+_COLUMNS = ("run_id", "round", "model", "model_id", "status", "sentiment", "topics", "prompt", "request_body",
+            "text", "response", "latency_s", "input_tokens", "output_tokens", "finish_reason", "failure_kind",
+            "failure_message", "attempts", "created_at", "updated_at", "note")
+_JSON_COLUMNS = {"topics", "request_body", "response"}
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: Path, *, create: bool = True):
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        if not create and not path.exists():
+            raise UserError(f"--store {self.url}: no such database; run `synthgen generate` first or name another")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process crash
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as exc:
+            raise UserError(f"--store {self.url}: cannot open the database ({exc})") from None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, *, create: bool = True) -> SQLiteStore:
+        # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy spells them
+        rest = url[len("sqlite://"):]
+        if not rest.startswith("/") or rest == "/":
+            raise UserError(f"--store {url}: write sqlite:///path/to/synthgen.db")
+        return cls(Path(rest[1:] or "synthgen.db"), create=create)
+
+    # --- runs ---
+    def create_run(self, run: RunInfo, cells: Iterable[Record]) -> None:
+        rows = [self._row(c) for c in cells]
+        placeholders = ",".join("?" * len(_COLUMNS))
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT INTO runs VALUES (?,?,?,?)",
+                                 (run.run_id, run.created_at, dumps(run.to_dict()), run.status))
+                self._db.executemany(
+                    f"INSERT OR IGNORE INTO records ({','.join(_COLUMNS)}) VALUES ({placeholders})", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def get_run(self, run_id: str) -> RunInfo | None:
+        row = self._db.execute("SELECT info, status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return self._run(row) if row else None
+
+    def list_runs(self) -> list[RunInfo]:
+        rows = self._db.execute("SELECT info, status FROM runs ORDER BY created_at, run_id").fetchall()
+        return [self._run(r) for r in rows]
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE runs SET status=? WHERE run_id=?", (status, run_id))
+
+    @staticmethod
+    def _run(row: tuple[str, str]) -> RunInfo:
+        info = RunInfo.from_dict(json.loads(row[0]))
+        info.status = row[1]
+        return info
+
+    # --- records ---
+    def put_record(self, record: Record) -> bool:
+        record.updated_at = utc_now()
+        row = self._row(record)
+        assignments = ",".join(f"{c}=excluded.{c}" for c in _COLUMNS if c not in ("run_id", "round", "model",
+                                                                                  "created_at"))
+        sql = (f"INSERT INTO records ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))}) "
+               f"ON CONFLICT (run_id, round, model) DO UPDATE SET {assignments} WHERE records.status != '{OK}'")
+        with self._lock:
+            cursor = self._db.execute(sql, row)
+        return cursor.rowcount == 1
+
+    def records(self, run_id: str | None = None, model: str | None = None,
+                status: str | None = None) -> Iterator[Record]:
+        where, args = [], []
+        for column, value in (("run_id", run_id), ("model", model), ("status", status)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        sql = f"SELECT {','.join(_COLUMNS)} FROM records"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY run_id, round, model"
+        for row in self._db.execute(sql, args):
+            yield self._record(row)
+
+    def counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        rows = self._db.execute("SELECT model, status, COUNT(*) FROM records WHERE run_id=? GROUP BY model, status",
+                                (run_id,))
+        for model, status, n in rows:
+            out.setdefault(model, {})[status] = n
+        return out
+
+    @staticmethod
+    def _row(record: Record) -> tuple[Any, ...]:
+        data = record.__dict__
+        return tuple(dumps(data[c]) if c in _JSON_COLUMNS and data[c] is not None else data[c] for c in _COLUMNS)
+
+    @staticmethod
+    def _record(row: tuple[Any, ...]) -> Record:
+        data = dict(zip(_COLUMNS, row, strict=True))
+        for column in _JSON_COLUMNS:
+            if data[column] is not None:
+                data[column] = json.loads(data[column])
+        return Record(**data)
+
+    # --- cleaned layer ---
+    def put_cleaned(self, items: Iterable[CleanedText]) -> None:
+        rows = [(c.record_id, c.run_id, c.model, c.text, dumps(c.dropped), c.reason, c.method, c.created_at)
+                for c in items]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO cleaned VALUES (?,?,?,?,?,?,?,?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def cleaned(self, run_id: str, model: str | None = None) -> dict[str, CleanedText]:
+        sql = "SELECT record_id, run_id, model, text, dropped, reason, method, created_at FROM cleaned WHERE run_id=?"
+        args: list[Any] = [run_id]
+        if model is not None:
+            sql += " AND model=?"
+            args.append(model)
+        out = {}
+        for row in self._db.execute(sql, args):
+            item = CleanedText(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], row[7])
+            out[item.record_id] = item
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
