@@ -65,7 +65,9 @@ def load_topics(name_or_path: str = DEFAULT_TOPICS) -> dict[str, tuple[str, ...]
         with path.open("rb") as fh:
             table = tomllib.load(fh)
     except OSError as exc:
-        raise UserError(f"--topics {path}: cannot read topics file ({exc.strerror}); name a shipped set or a TOML file")
+        raise UserError(
+            f"--topics {path}: cannot read topics file ({exc.strerror}); name a shipped set or a TOML file"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"--topics {path}: not valid TOML ({exc})") from None
     categories = table.get("categories")
@@ -131,5 +133,6 @@ def plan_run(
     for index, sentiment in enumerate(sentiments):
         picked = rng.sample(names, TOPICS_PER_ROUND)
         topics = tuple(Topic(c, rng.choice(categories[c])) for c in picked)
-        plans.append(RoundPlan(index=index, sentiment=sentiment, topics=topics, prompt=template.render(sentiment, topics)))
+        prompt = template.render(sentiment, topics)
+        plans.append(RoundPlan(index=index, sentiment=sentiment, topics=topics, prompt=prompt))
     return plans

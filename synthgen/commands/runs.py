@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..store import open_store
+from .options import store_option
+
+
+@click.command("runs")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
+def cmd(store_url: str | None, as_json: bool) -> None:
+    """List runs with their counts."""
+    with open_store(store_url, create=False) as store:
+        rows = []
+        for run in store.list_runs():
+            counts = store.counts(run.run_id)
+            by_status: dict[str, int] = {}
+            for per_model in counts.values():
+                for status, n in per_model.items():
+                    by_status[status] = by_status.get(status, 0) + n
+            rows.append((run, by_status))
+    if as_json:
+        for run, by_status in rows:
+            click.echo(json.dumps({"run_id": run.run_id, "created_at": run.created_at, "status": run.status,
+                                   "rounds": run.rounds, "models": run.models, "seed": run.seed,
+                                   "counts": by_status}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"runs in {store.url}", title_justify="left")
+    for column in ("run", "created", "status", "rounds", "models", "ok", "failed", "skipped", "not run"):
+        table.add_column(column)
+    for run, c in rows:
+        table.add_row(run.run_id, run.created_at[:19].replace("T", " "), run.status, str(run.rounds),
+                      ",".join(run.models), str(c.get("ok", 0)), str(c.get("failed", 0)), str(c.get("skipped", 0)),
+                      str(c.get("planned", 0)))
+    Console(width=max(Console().width, 120)).print(table)

@@ -1,0 +1,87 @@
+"""Live progress and the closing summary of a run, with rich. Counts come from `stored` events only."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .engine import Event
+from .generate import RunSummary
+from .store import OK, Record, RunInfo
+
+
+class LiveProgress:
+    """One bar for the run and one per model, with done / failed / retrying counts."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, transient=False, refresh_per_second=8,
+        )
+        self.tasks: dict[str, int] = {}
+        self.total_task: int | None = None
+        self.ok: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.retrying: Counter[str] = Counter()
+
+    def start(self, run: RunInfo, cells: list[Record], note: str | None) -> None:
+        if note:
+            self.console.print(f"[cyan]{note}[/cyan]")
+        per_model = Counter(c.model for c in cells)
+        self.console.print(f"run [bold]{run.run_id}[/bold]: {len(cells)} cells to do "
+                           f"({run.rounds} rounds x {len(run.models)} models, seed {run.seed}) -> {run.store_url}")
+        self.progress.start()
+        self.total_task = self.progress.add_task("[bold]all", total=len(cells), detail="")
+        width = max((len(m) for m in run.models), default=5)
+        for model in run.models:
+            self.tasks[model] = self.progress.add_task(model.ljust(width), total=per_model.get(model, 0),
+                                                       detail="")
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "retry":
+            self.retrying[event.model] += 1
+        elif event.kind == "stored" and event.record is not None:
+            if event.record.status == OK:
+                self.ok[event.model] += 1
+            else:
+                self.failed[event.model] += 1
+            self.progress.advance(self.tasks[event.model])
+            if self.total_task is not None:
+                self.progress.advance(self.total_task)
+        else:
+            return
+        model = event.model
+        self.progress.update(self.tasks[model], detail=f"ok {self.ok[model]}  failed {self.failed[model]}  "
+                                                       f"retries {self.retrying[model]}")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def _fmt(value: float | None, unit: str = "s") -> str:
+    return "-" if value is None else f"{value:.2f}{unit}"
+
+
+def print_summary(summary: RunSummary, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"run {summary.run_id} ({summary.run.status})", title_justify="left")
+    for column in ("model", "ok", "failed", "failures by kind", "not run", "latency p50", "p95",
+                   "tokens in/out", "out tok/s"):
+        table.add_column(column, justify="left" if column in ("model", "failures by kind") else "right")
+    for model in summary.models.values():
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(model.failures.items())) or "-"
+        table.add_row(model.model, str(model.ok), str(model.failed), kinds, str(model.planned),
+                      _fmt(model.latency_p50), _fmt(model.latency_p95),
+                      f"{model.input_tokens}/{model.output_tokens}",
+                      "-" if model.tokens_per_s is None else f"{model.tokens_per_s:.1f}")
+    console.print(table)
+    wall = f" in {summary.wall_s:.1f}s" if summary.wall_s is not None else ""
+    console.print(f"{summary.ok} of {summary.total} cells ok{wall}; records in {summary.run.store_url}")
+    if summary.interrupted or any(m.planned or m.failed for m in summary.models.values()):
+        console.print(f"resume with: synthgen generate --resume {summary.run_id}"
+                      + (f" --store {summary.run.store_url}" if summary.run.store_url else ""))

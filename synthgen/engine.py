@@ -1,0 +1,178 @@
+"""Runs a journal's planned cells: every cell in flight together under a global limit and per-model AIMD limits.
+
+Each outcome is written to the store (awaited) before anyone is told about it, so a count on screen is always a
+record on disk. Throttling and transient failures are retried with backoff; a model that keeps failing is stopped
+by its circuit breaker and its remaining cells are stored as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .adapters import Adapters
+from .catalog import ModelSpec
+from .prompt import RoundPlan, Topic
+from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker
+from .results import CallResult, Failure, FailureKind
+from .secrets import redact
+from .store import FAILED, OK, SKIPPED, Record, Store
+
+
+@dataclass
+class EngineConfig:
+    concurrency: int = 64
+    max_attempts: int = 6
+    answer_missing_attempts: int = 2
+    backoff_base: float = 0.5
+    backoff_cap: float = 20.0
+    breaker_threshold: int = 5
+    timeout: float = 120.0
+    seed: int | None = None  # jitter seed; None = system randomness
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the engine tells a display: `start`, `retry` (with failure kind) or `stored` (with the record)."""
+
+    kind: str
+    model: str
+    record: Record | None = None
+    failure: Failure | None = None
+
+
+class ModelLane:
+    """Per-model state: its adaptive limit and its breaker."""
+
+    def __init__(self, spec: ModelSpec, config: EngineConfig):
+        self.spec = spec
+        self.limiter = AIMDLimiter(min(spec.max_concurrency, config.concurrency))
+        self.breaker = CircuitBreaker(config.breaker_threshold)
+
+
+class Engine:
+    def __init__(self, store: Store, specs: Mapping[str, ModelSpec], config: EngineConfig | None = None, *,
+                 adapters: Adapters | None = None, on_event: Callable[[Event], None] | None = None,
+                 params: Mapping[str, Mapping[str, Any]] | None = None):
+        self.store = store
+        self.config = config or EngineConfig()
+        self.specs = dict(specs)
+        self.adapters = adapters or Adapters(max_connections=self.config.concurrency, timeout=self.config.timeout)
+        self.on_event = on_event or (lambda event: None)
+        self.params = {k: dict(v) for k, v in (params or {}).items()}
+        self.lanes = {alias: ModelLane(spec, self.config) for alias, spec in self.specs.items()}
+        self.backoff = Backoff(self.config.backoff_base, self.config.backoff_cap)
+        if self.config.seed is not None:
+            import random
+
+            self.backoff.rng = random.Random(self.config.seed)
+        self._global: asyncio.Semaphore | None = None
+        self._writer = ThreadPoolExecutor(max_workers=getattr(store, "max_writers", 1),
+                                          thread_name_prefix="store")
+
+    async def run(self, cells: list[Record]) -> None:
+        """Run these cells to an outcome each (ok, failed or skipped), storing every outcome as it happens."""
+        self._global = asyncio.Semaphore(self.config.concurrency)
+        by_model: dict[str, list[Record]] = {}
+        for cell in cells:
+            by_model.setdefault(cell.model, []).append(cell)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for alias, model_cells in by_model.items():
+                    group.create_task(self._feed(alias, model_cells, group))
+        finally:
+            await self.adapters.aclose()
+            self._writer.shutdown(wait=True)
+
+    async def _feed(self, alias: str, cells: list[Record], group: asyncio.TaskGroup) -> None:
+        lane = self.lanes[alias]
+        for cell in cells:
+            if lane.breaker.is_open:
+                await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
+                continue
+            sent_slot = await lane.limiter.acquire()
+            group.create_task(self._run_cell(lane, cell, sent_slot))
+
+    async def _run_cell(self, lane: ModelLane, cell: Record, _: float) -> None:
+        spec = lane.spec
+        adapter = self.adapters.for_spec(spec)
+        plan = _plan_of(cell)
+        attempts = cell.attempts
+        holding = True  # the lane slot the feeder acquired for us
+        try:
+            for attempt in range(1, self.config.max_attempts + 1):
+                if lane.breaker.is_open:
+                    await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
+                    return
+                if not holding:
+                    await lane.limiter.acquire()
+                    holding = True
+                assert self._global is not None
+                async with self._global:
+                    sent_at = time.monotonic()
+                    self.on_event(Event("start", spec.alias))
+                    result = await adapter.call(spec, cell.prompt, self.params.get(spec.alias), round=plan)
+                attempts += 1
+                failure = result.failure
+                if failure is None:
+                    lane.limiter.on_success()
+                elif failure.kind is FailureKind.THROTTLED:
+                    lane.limiter.on_throttled(sent_at)
+                if failure is not None and self._should_retry(failure, attempt):
+                    await lane.limiter.release()
+                    holding = False
+                    self.on_event(Event("retry", spec.alias, failure=failure))
+                    await asyncio.sleep(self.backoff.delay(attempt, failure))
+                    continue
+                lane.breaker.record(failure)
+                await self._store(self._outcome(cell, result, attempts))
+                return
+        finally:
+            if holding:
+                await lane.limiter.release()
+
+    def _should_retry(self, failure: Failure, attempt: int) -> bool:
+        if attempt >= self.config.max_attempts:
+            return False
+        if failure.kind is FailureKind.ANSWER_MISSING:
+            return attempt < self.config.answer_missing_attempts
+        return failure.kind.retryable
+
+    async def _store(self, record: Record) -> None:
+        loop = asyncio.get_running_loop()
+        # shield: once a write has started it finishes, even when Ctrl-C cancels the run around it
+        await asyncio.shield(loop.run_in_executor(self._writer, self.store.put_record, record))
+        self.on_event(Event("stored", record.model, record=record))
+
+    @staticmethod
+    def _outcome(cell: Record, result: CallResult, attempts: int) -> Record:
+        failure = result.failure
+        return Record(
+            run_id=cell.run_id, round=cell.round, model=cell.model, model_id=result.model_id,
+            sentiment=cell.sentiment, topics=cell.topics, prompt=cell.prompt,
+            status=OK if failure is None else FAILED,
+            request_body=result.request_body, text=result.text, response=result.raw,
+            latency_s=round(result.latency_s, 6), input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens, finish_reason=result.finish_reason,
+            failure_kind=str(failure.kind) if failure else None,
+            failure_message=redact(failure.message) if failure else None,
+            attempts=attempts, created_at=cell.created_at,
+        )
+
+    @staticmethod
+    def _skipped(cell: Record, reason: str) -> Record:
+        return Record(
+            run_id=cell.run_id, round=cell.round, model=cell.model, model_id=cell.model_id,
+            sentiment=cell.sentiment, topics=cell.topics, prompt=cell.prompt, status=SKIPPED,
+            failure_kind=str(FailureKind.SKIPPED), failure_message=f"circuit breaker: {reason}",
+            attempts=cell.attempts, created_at=cell.created_at,
+        )
+
+
+def _plan_of(cell: Record) -> RoundPlan:
+    topics = tuple(Topic(t["category"], t["topic"]) for t in cell.topics)
+    return RoundPlan(index=cell.round, sentiment=cell.sentiment, topics=topics, prompt=cell.prompt)

@@ -1,0 +1,99 @@
+"""Rate control above the transport: per-model adaptive concurrency (AIMD), jittered backoff, a circuit breaker.
+
+SDK-level retries are switched off in every adapter; these pieces decide when and how often a cell is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+
+from .results import Failure, FailureKind
+
+
+class AIMDLimiter:
+    """An asyncio concurrency limit that halves on throttling and grows by one slot per success.
+
+    Only a 429 for a request sent after the last cut lowers the limit again, so one burst of throttled requests
+    that were all in flight together counts as one congestion signal, not twenty.
+    """
+
+    def __init__(self, max_limit: int, *, min_limit: int = 1, decrease: float = 0.5):
+        self.max_limit = max(1, max_limit)
+        self.min_limit = max(1, min(min_limit, self.max_limit))
+        self.decrease = decrease
+        self.limit = float(self.max_limit)
+        self.in_flight = 0
+        self.last_cut = 0.0
+        self.cuts = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self) -> float:
+        """Wait for a slot; returns the send time to hand back to `on_throttled`."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < int(self.limit))
+            self.in_flight += 1
+        return time.monotonic()
+
+    async def release(self) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def on_success(self) -> None:
+        self.limit = min(float(self.max_limit), self.limit + 1.0)
+
+    def on_throttled(self, sent_at: float) -> None:
+        if sent_at < self.last_cut:
+            return  # sent before the last cut: already accounted for
+        self.limit = max(float(self.min_limit), self.limit * self.decrease)
+        self.last_cut = time.monotonic()
+        self.cuts += 1
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, honouring a provider's Retry-After when it gives one."""
+
+    base: float = 0.5
+    cap: float = 20.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, failure: Failure | None = None) -> float:
+        ceiling = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
+        wait = self.rng.uniform(ceiling / 2, ceiling)
+        if failure is not None and failure.retry_after is not None:
+            wait = max(wait, min(failure.retry_after, self.cap))
+        return wait
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after `threshold` cells of one model end in a failure in a row; then its remaining cells are skipped."""
+
+    threshold: int = 5
+    consecutive: int = 0
+    open_reason: str | None = None
+    last_kinds: list[str] = field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_reason is not None
+
+    def record(self, failure: Failure | None) -> None:
+        if failure is None:
+            self.consecutive = 0
+            self.last_kinds.clear()
+            return
+        self.consecutive += 1
+        self.last_kinds.append(str(failure.kind))
+        if self.consecutive >= self.threshold and not self.is_open:
+            kinds = sorted(set(self.last_kinds[-self.threshold:]))
+            self.open_reason = (f"stopped after {self.consecutive} failed cells in a row "
+                                f"({', '.join(kinds)}); last: {failure.message}")
+
+
+def is_permanent(kind: FailureKind) -> bool:
+    return kind in (FailureKind.ACCESS_DENIED, FailureKind.INVALID_REQUEST)
