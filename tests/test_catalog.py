@@ -1,0 +1,107 @@
+import pytest
+
+from synthgen.adapters import build_body
+from synthgen.catalog import deep_merge, load_catalog
+from synthgen.errors import UserError
+
+SEED_MODELS = {
+    "j2-ultra": ("bedrock-invoke", "ai21.j2-ultra-v1"),
+    "titan-express": ("bedrock-invoke", "amazon.titan-text-express-v1"),
+    "claude-v2": ("bedrock-invoke", "anthropic.claude-v2"),
+    "llama2": ("bedrock-invoke", "meta.llama2-70b-chat-v1"),
+    "gemini-pro": ("gemini", "gemini-pro"),
+    "gpt-4": ("openai-chat", "gpt-4"),
+}
+
+
+def test_shipped_catalog_has_the_six_seed_models_and_current_ones():
+    catalog = load_catalog()
+    for alias, (protocol, model_id) in SEED_MODELS.items():
+        assert (catalog[alias].protocol, catalog[alias].model_id) == (protocol, model_id)
+    protocols = {spec.protocol for spec in catalog.values()}
+    assert {"bedrock-converse", "openai-chat", "gemini"} <= protocols
+    converse = {s.model_id.split(".")[-2] if s.model_id.startswith("us.") else s.model_id.split(".")[0]
+                for s in catalog.values() if s.protocol == "bedrock-converse"}
+    assert {"anthropic", "meta", "amazon"} <= converse
+    assert catalog["local"].key_optional and catalog["local"].base_url_env == "SYNTHGEN_LOCAL_BASE_URL"
+
+
+def test_seed_bodies_follow_the_providers_schemas():
+    catalog = load_catalog()
+    assert build_body(catalog["j2-ultra"], "P") == {
+        "prompt": "P", "maxTokens": 200, "temperature": 0.1, "topP": 1, "stopSequences": [],
+        "countPenalty": {"scale": 0}, "presencePenalty": {"scale": 0.8}, "frequencyPenalty": {"scale": 0.1}}
+    assert build_body(catalog["titan-express"], "P") == {
+        "inputText": "P",
+        "textGenerationConfig": {"maxTokenCount": 2048, "stopSequences": ["User:"], "temperature": 0.5, "topP": 0.9}}
+    assert build_body(catalog["claude-v2"], "P") == {
+        "prompt": "\n\nHuman: P\n\nAssistant:", "max_tokens_to_sample": 200, "temperature": 0.5,
+        "stop_sequences": ["\n\nHuman:"]}
+    assert build_body(catalog["llama2"], "P") == {
+        "prompt": "[INST] P [/INST]", "temperature": 0.5, "top_p": 0.9, "max_gen_len": 200}
+    gemini = build_body(catalog["gemini-pro"], "P")
+    assert gemini["contents"] == [{"role": "user", "parts": [{"text": "P"}]}]
+    assert gemini["generationConfig"] == {"stopSequences": ["Title"], "temperature": 1.0, "maxOutputTokens": 800,
+                                          "topP": 0.8, "topK": 10}
+    assert gemini["safetySettings"] == [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT",
+                                         "threshold": "BLOCK_ONLY_HIGH"}]
+
+
+def test_parameters_deep_merge_over_defaults_keeping_nested_keys():
+    catalog = load_catalog()
+    body = build_body(catalog["titan-express"], "P", {"temperature": 0.9})  # params live in textGenerationConfig
+    assert body["textGenerationConfig"] == {"maxTokenCount": 2048, "stopSequences": ["User:"], "temperature": 0.9,
+                                            "topP": 0.9}
+    body = build_body(catalog["gemini-pro"], "P", {"generationConfig": {"topK": 3}})
+    assert body["generationConfig"]["topK"] == 3 and body["generationConfig"]["maxOutputTokens"] == 800
+    body = build_body(catalog["j2-ultra"], "P", {"presencePenalty": {"applyToNumbers": True}})
+    assert body["presencePenalty"] == {"scale": 0.8, "applyToNumbers": True}
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
+
+
+def test_prompt_with_braces_is_inserted_verbatim():
+    body = build_body(load_catalog()["claude-v2"], "say {hello} and {prompt}")
+    assert body["prompt"] == "\n\nHuman: say {hello} and {prompt}\n\nAssistant:"
+
+
+def test_user_table_overrides_a_shipped_entry_by_alias_and_can_extend_one(tmp_path):
+    (tmp_path / "mine.toml").write_text(
+        '[models.gpt-4]\nprotocol = "openai-chat"\nmodel_id = "gpt-4-turbo"\nparams = { temperature = 0.1 }\n'
+        '[models.my-haiku]\nbase = "claude-haiku"\nmodel_id = "anthropic.claude-3-haiku-20240307-v1:0"\n'
+    )
+    catalog = load_catalog(tmp_path)
+    assert catalog["gpt-4"].model_id == "gpt-4-turbo"
+    assert catalog["gpt-4"].params == {"temperature": 0.1}
+    assert catalog["gpt-4"].source.endswith("mine.toml")
+    assert catalog["my-haiku"].protocol == "bedrock-converse"
+    assert catalog["my-haiku"].params == catalog["claude-haiku"].params
+    assert catalog["j2-ultra"].model_id == "ai21.j2-ultra-v1"
+
+
+def test_catalog_env_var_names_the_user_directory(tmp_path, monkeypatch):
+    (tmp_path / "x.toml").write_text('[models.extra]\nprotocol = "openai-chat"\nmodel_id = "m"\n')
+    monkeypatch.setenv("SYNTHGEN_CATALOG", str(tmp_path))
+    assert "extra" in load_catalog()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[models.x\nprotocol=1", "not valid TOML"),
+    ('[models.x]\nprotocol = "carrier-pigeon"\nmodel_id = "m"\n', "protocol"),
+    ('[models.x]\nprotocol = "openai-chat"\n', "model_id is missing"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\ntemprature = 1\n', "unknown field"),
+    ('[models.x]\nbase = "nope"\nmodel_id = "m"\n', "unknown model 'nope'"),
+    ('[modles.x]\n', "unknown top-level key"),
+])
+def test_malformed_tables_name_the_file_and_field(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(UserError) as err:
+        load_catalog(tmp_path)
+    assert message in str(err.value)
+    assert "bad.toml" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_alias_lists_known_ones():
+    with pytest.raises(UserError, match="unknown model 'gpt-5000'.*gpt-4"):
+        load_catalog().get_model("gpt-5000")
