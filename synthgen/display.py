@@ -60,7 +60,8 @@ class LiveProgress:
                                                        f"retries {self.retrying[model]}")
 
     def stop(self) -> None:
-        self.progress.stop()
+        if self.total_task is not None:  # started: stopping an unstarted display would print a stray line
+            self.progress.stop()
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:
@@ -68,7 +69,7 @@ def _fmt(value: float | None, unit: str = "s") -> str:
 
 
 def print_summary(summary: RunSummary, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(width=max(Console().width, 120))
     table = Table(title=f"run {summary.run_id} ({summary.run.status})", title_justify="left")
     for column in ("model", "ok", "failed", "failures by kind", "not run", "latency p50", "p95",
                    "tokens in/out", "out tok/s"):

@@ -147,6 +147,7 @@ def generate(
     concurrency: int = 64,
     max_attempts: int = 6,
     timeout: float = 120.0,
+    backoff_base: float = 0.5,
     params: dict[str, dict[str, Any]] | None = None,
     resume: str | None = None,
     catalog_dir: str | None = None,
@@ -190,7 +191,8 @@ def generate(
             handle.set_run_status(run.run_id, "running")
         if on_start:
             on_start(run, cells, note)
-        config = EngineConfig(concurrency=concurrency, max_attempts=max_attempts, timeout=timeout)
+        config = EngineConfig(concurrency=concurrency, max_attempts=max_attempts, timeout=timeout,
+                              backoff_base=backoff_base)
         engine = Engine(handle, {s.alias: s for s in specs}, config, on_event=on_event, params=params)
         import time
 

@@ -1,0 +1,217 @@
+"""`synthgen generate` end to end against the local provider server: journal, faults, kill and resume."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import PROVIDER_GEMINI_KEY, PROVIDER_OPENAI_KEY, run_cli
+
+from synthgen.generate import generate
+from synthgen.store import open_store
+
+SEED_MODELS = ["j2-ultra", "titan-express", "claude-v2", "llama2", "gemini-pro", "gpt-4"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def records(db):
+    with open_store(f"sqlite:///{db}", create=False) as store:
+        return list(store.records())
+
+
+def test_every_cell_is_stored_once_with_all_fields(provider_server, tmp_path):
+    db = tmp_path / "s.db"
+    summary = generate(rounds=10, models=SEED_MODELS, store=f"sqlite:///{db}", seed=3)
+    assert summary.ok == 60 and summary.total == 60 and summary.run.status == "done"
+    recs = records(db)
+    assert len(recs) == 60
+    assert len({(r.run_id, r.round, r.model) for r in recs}) == 60
+    assert Counter(r.sentiment for r in recs if r.model == "gpt-4") == {"positive": 5, "negative": 5}
+    by_round = {}
+    for r in recs:
+        assert r.status == "ok" and r.text and r.attempts == 1 and r.latency_s > 0
+        assert r.input_tokens and r.output_tokens and r.finish_reason
+        assert datetime.fromisoformat(r.updated_at).utcoffset().total_seconds() == 0
+        assert r.response and r.request_body
+        for t in r.topics:
+            assert f"- {t['category']}: {t['topic']}" in r.prompt
+        by_round.setdefault(r.round, set()).add((r.prompt, json.dumps(r.topics)))
+        blob = json.dumps(r.to_dict())
+        assert PROVIDER_GEMINI_KEY not in blob and PROVIDER_OPENAI_KEY not in blob
+    assert all(len(v) == 1 for v in by_round.values())  # every model of a round got the same prompt
+    # the server saw exactly one request per cell, with the recorded prompt
+    assert len(provider_server.requests) == 60
+
+
+def test_faults_end_with_exactly_one_record_per_cell_and_the_right_status(provider_server, tmp_path):
+    provider_server.configure(model="*", p429=0.15, p500=0.1, p_timeout=0.03, p_malformed=0.03, timeout_sleep=5)
+    provider_server.configure(model="gpt-4", always_status=403)
+    db = tmp_path / "s.db"
+    summary = generate(rounds=30, models=SEED_MODELS, store=f"sqlite:///{db}", seed=5, timeout=1.0,
+                       backoff_base=0.01, concurrency=32)
+    recs = records(db)
+    assert len(recs) == 180 and len({(r.round, r.model) for r in recs}) == 180
+    gpt4 = [r for r in recs if r.model == "gpt-4"]
+    assert {r.status for r in gpt4} == {"failed", "skipped"}
+    assert all(r.failure_kind == "access_denied" for r in gpt4 if r.status == "failed")
+    skipped = [r for r in gpt4 if r.status == "skipped"]
+    assert skipped and all("circuit breaker" in r.failure_message and "access_denied" in r.failure_message
+                           for r in skipped)
+    # a 403 is never retried: one request per failed cell, none for skipped ones
+    gpt4_requests = [q for q in provider_server.requests if q["model"] == "gpt-4"]
+    assert len(gpt4_requests) == sum(1 for r in gpt4 if r.status == "failed")
+    others = [r for r in recs if r.model != "gpt-4"]
+    # retryable faults were retried: nearly everything ends ok; malformed answers are never stored as text
+    assert sum(r.status == "ok" for r in others) >= 0.95 * len(others)
+    assert any(r.attempts > 1 for r in others)
+    for r in others:
+        if r.status == "failed":
+            assert r.text is None and r.failure_kind
+        else:
+            assert r.text and r.failure_kind is None
+    assert summary.models["gpt-4"].ok == 0
+
+
+def test_throttling_lowers_concurrency_and_everything_still_lands(provider_server, tmp_path):
+    provider_server.configure(model="*", p429=0.4, latency=0.01)
+    db = tmp_path / "s.db"
+    summary = generate(rounds=20, models=["gpt-4", "gemini-pro"], store=f"sqlite:///{db}", seed=1,
+                       backoff_base=0.01, max_attempts=12)
+    assert summary.ok == 40
+    recs = records(db)
+    assert len(recs) == 40 and max(r.attempts for r in recs) > 1
+    throttled = sum(1 for q in provider_server.requests if q["status"] == 429)
+    assert len(provider_server.requests) == 40 + throttled
+
+
+def _cli_env(srv_url):
+    env = dict(os.environ)
+    env.update(AWS_ENDPOINT_URL_BEDROCK_RUNTIME=srv_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_REGION="us-east-1", GEMINI_BASE_URL=srv_url, GEMINI_API_KEY=PROVIDER_GEMINI_KEY,
+               OPENAI_BASE_URL=f"{srv_url}/v1", OPENAI_API_KEY=PROVIDER_OPENAI_KEY, AWS_EC2_METADATA_DISABLED="true")
+    return env
+
+
+def _wait_for_records(db, at_least, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    n = conn.execute("SELECT COUNT(*) FROM records WHERE status != 'planned'").fetchone()[0]
+                if n >= at_least:
+                    return n
+            except sqlite3.Error:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} outcomes stored in {timeout}s")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_run_resumes_to_exactly_rounds_x_models_records(tmp_path, sig):
+    from provider_server import start_subprocess_server, stop_subprocess_server
+
+    proc_srv, url = start_subprocess_server(latency=0.15, jitter=0.1, seed=2, gemini_api_key=PROVIDER_GEMINI_KEY,
+                                            p429=0.05)
+    try:
+        db = tmp_path / "s.db"
+        store = f"sqlite:///{db}"
+        argv = [sys.executable, "-m", "synthgen.cli", "generate", "--rounds", "40", "--models", ",".join(SEED_MODELS),
+                "--store", store, "--seed", "9", "--concurrency", "8", "--quiet"]
+        gen = subprocess.Popen(argv, env=_cli_env(url), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _wait_for_records(db, 30)
+        gen.send_signal(sig)
+        out, err = gen.communicate(timeout=30)
+        stored_before = {(r.round, r.model) for r in records(db) if r.status == "ok"}
+        assert 30 <= len(stored_before) < 240
+        if sig == signal.SIGINT:
+            assert gen.returncode == 130, err
+            [run] = open_store(store, create=False).list_runs()
+            assert run.status == "interrupted"
+        requests_before = _requests(url)
+        resumed = subprocess.run([sys.executable, "-m", "synthgen.cli", "generate", "--resume", "last", "--store",
+                                  store, "--quiet"], env=_cli_env(url), cwd=tmp_path, capture_output=True, text=True,
+                                 timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+        assert summary["ok"] == 240 and summary["total"] == 240 and summary["status"] == "done"
+        recs = records(db)
+        assert len(recs) == 240 and all(r.status == "ok" for r in recs)
+        # nothing stored ok before the kill was asked again
+        prompts_after = [q for q in _requests(url)[len(requests_before):] if q["status"] == 200]
+        assert len(prompts_after) == 240 - len(stored_before)
+    finally:
+        stop_subprocess_server(proc_srv)
+
+
+def _requests(url):
+    import httpx
+
+    return httpx.get(f"{url}/_control/requests", timeout=10).json()
+
+
+def test_log_and_runs_read_the_journal_back(provider_server, tmp_path, capsys):
+    db = tmp_path / "s.db"
+    provider_server.configure(model="gpt-4", always_status=400)
+    generate(rounds=3, models=["gpt-4", "titan-express"], store=f"sqlite:///{db}", seed=1)
+    capsys.readouterr()
+    assert run_cli("log", "--store", f"sqlite:///{db}", "--run", "last", "--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 6
+    assert {"id", "run_id", "round", "model", "model_id", "sentiment", "topics", "prompt", "request_body", "text",
+            "response", "latency_s", "input_tokens", "output_tokens", "status", "failure_kind", "failure_message",
+            "attempts", "created_at"} <= set(lines[0])
+    assert run_cli("log", "--store", f"sqlite:///{db}", "--status", "failed", "--model", "gpt-4") == 0
+    failed = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(failed) == 3 and all(f["failure_kind"] == "invalid_request" for f in failed)
+    assert run_cli("runs", "--store", f"sqlite:///{db}", "--json") == 0
+    [run] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert run["counts"] == {"ok": 3, "failed": 3}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--rounds", "0", "--models", "gpt-4"], "--rounds 0"),
+    (["generate", "--rounds", "2", "--models", "gpt-4", "--store", "postgres://x"], "unknown scheme"),
+    (["generate", "--rounds", "2", "--models", "gpt-5000"], "unknown model 'gpt-5000'"),
+    (["generate", "--resume", "nope"], "no such run"),
+    (["generate", "--rounds", "2", "--models", "gpt-4", "--template", "missing-template"], "--template"),
+    (["generate", "--rounds", "2", "--models", "gpt-4", "--concurrency", "0"], "--concurrency 0"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(provider_server, tmp_path, capsys, argv, message):
+    db = tmp_path / "s.db"
+    generate(rounds=1, models=["gpt-4"], store=f"sqlite:///{db}", seed=1)
+    before = records(db)
+    capsys.readouterr()
+    store_args = [] if "--store" in argv else ["--store", f"sqlite:///{db}"]
+    assert run_cli(*argv, *store_args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert [r.to_dict() for r in records(db)] == [r.to_dict() for r in before]
+    assert len(open_store(f"sqlite:///{db}", create=False).list_runs()) == 1
+
+
+def test_resume_of_a_missing_database_creates_nothing(tmp_path, capsys):
+    assert run_cli("generate", "--resume", "last", "--store", f"sqlite:///{tmp_path}/none.db") == 2
+    assert "no such database" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_missing_credentials_for_a_named_model_is_refused_before_planning(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert run_cli("generate", "--rounds", "2", "--models", "gpt-4", "--store", f"sqlite:///{tmp_path}/s.db") == 2
+    assert "OPENAI_API_KEY" in capsys.readouterr().err
+    assert open_store(f"sqlite:///{tmp_path}/s.db").list_runs() == []
+
+
+def test_without_models_every_model_with_credentials_is_used(provider_server, tmp_path, monkeypatch):
+    summary = generate(rounds=1, store=f"sqlite:///{tmp_path}/s.db", seed=1)
+    assert {"j2-ultra", "gpt-4", "gemini-pro", "claude-haiku"} <= set(summary.run.models)
+    assert "local" not in summary.run.models and "local-gemma" not in summary.run.models
+    assert summary.notes and "credentials present" in summary.notes[0]
