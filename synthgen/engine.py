@@ -17,7 +17,7 @@ from typing import Any
 from .adapters import Adapters
 from .catalog import ModelSpec
 from .prompt import RoundPlan, Topic
-from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker
+from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate
 from .results import CallResult, Failure, FailureKind
 from .secrets import redact
 from .store import FAILED, OK, SKIPPED, Record, Store
@@ -28,7 +28,7 @@ class EngineConfig:
     concurrency: int = 64
     max_attempts: int = 6
     answer_missing_attempts: int = 2
-    backoff_base: float = 0.5
+    backoff_base: float = 0.25
     backoff_cap: float = 20.0
     breaker_threshold: int = 5
     timeout: float = 120.0
@@ -61,22 +61,27 @@ class Engine:
         self.store = store
         self.config = config or EngineConfig()
         self.specs = dict(specs)
-        self.adapters = adapters or Adapters(max_connections=self.config.concurrency, timeout=self.config.timeout)
         self.on_event = on_event or (lambda event: None)
         self.params = {k: dict(v) for k, v in (params or {}).items()}
         self.lanes = {alias: ModelLane(spec, self.config) for alias, spec in self.specs.items()}
+        per_protocol: dict[str, int] = {}
+        for lane in self.lanes.values():
+            per_protocol[lane.spec.protocol] = per_protocol.get(lane.spec.protocol, 0) + lane.limiter.max_limit
+        per_protocol = {p: min(n, self.config.concurrency) for p, n in per_protocol.items()}
+        self.adapters = adapters or Adapters(max_connections=self.config.concurrency, timeout=self.config.timeout,
+                                             per_protocol=per_protocol)
         self.backoff = Backoff(self.config.backoff_base, self.config.backoff_cap)
         if self.config.seed is not None:
             import random
 
             self.backoff.rng = random.Random(self.config.seed)
-        self._global: asyncio.Semaphore | None = None
+        self._global: Gate | None = None
         self._writer = ThreadPoolExecutor(max_workers=getattr(store, "max_writers", 1),
                                           thread_name_prefix="store")
 
     async def run(self, cells: list[Record]) -> None:
         """Run these cells to an outcome each (ok, failed or skipped), storing every outcome as it happens."""
-        self._global = asyncio.Semaphore(self.config.concurrency)
+        self._global = Gate(self.config.concurrency)
         by_model: dict[str, list[Record]] = {}
         for cell in cells:
             by_model.setdefault(cell.model, []).append(cell)
@@ -112,10 +117,13 @@ class Engine:
                     await lane.limiter.acquire()
                     holding = True
                 assert self._global is not None
-                async with self._global:
+                await self._global.acquire(urgent=attempt > 1)
+                try:
                     sent_at = time.monotonic()
                     self.on_event(Event("start", spec.alias))
                     result = await adapter.call(spec, cell.prompt, self.params.get(spec.alias), round=plan)
+                finally:
+                    self._global.release()
                 attempts += 1
                 failure = result.failure
                 if failure is None:

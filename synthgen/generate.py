@@ -147,7 +147,7 @@ def generate(
     concurrency: int = 64,
     max_attempts: int = 6,
     timeout: float = 120.0,
-    backoff_base: float = 0.5,
+    backoff_base: float = 0.25,
     params: dict[str, dict[str, Any]] | None = None,
     resume: str | None = None,
     catalog_dir: str | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from .results import Failure, FailureKind
@@ -53,17 +54,53 @@ class AIMDLimiter:
         self.cuts += 1
 
 
+class Gate:
+    """The run-wide concurrency limit: a FIFO semaphore where a retry goes ahead of cells not yet started, so
+    a cell that was throttled or failed once is not also sent to the back of the run."""
+
+    def __init__(self, limit: int):
+        self.free = limit
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, urgent: bool = False) -> None:
+        if self.free > 0 and not self._urgent and not self._normal:
+            self.free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the slot was handed to us as we were cancelled: pass it on
+            else:
+                queue.remove(future)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    future.set_result(None)
+                    return
+        self.free += 1
+
+
 @dataclass
 class Backoff:
-    """Exponential backoff with full jitter, honouring a provider's Retry-After when it gives one."""
+    """Exponential backoff with full jitter (AWS's recommendation: fewest collisions, shortest tails), honouring a
+    provider's Retry-After when it gives one."""
 
-    base: float = 0.5
+    base: float = 0.25
     cap: float = 20.0
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, attempt: int, failure: Failure | None = None) -> float:
         ceiling = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
-        wait = self.rng.uniform(ceiling / 2, ceiling)
+        wait = self.rng.uniform(0, ceiling)
         if failure is not None and failure.retry_after is not None:
             wait = max(wait, min(failure.retry_after, self.cap))
         return wait

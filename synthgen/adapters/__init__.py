@@ -37,8 +37,11 @@ def adapter_class(protocol: str) -> type[Adapter]:
 class Adapters:
     """One adapter per protocol for the life of a run, sharing connection pools across that protocol's models."""
 
-    def __init__(self, *, max_connections: int = 64, timeout: float = 120.0):
+    def __init__(self, *, max_connections: int = 64, timeout: float = 120.0,
+                 per_protocol: dict[str, int] | None = None):
+        # Pools sized to what can be in flight per protocol: connection pools scan their connections per request.
         self._opts: dict[str, Any] = {"max_connections": max_connections, "timeout": timeout}
+        self._per_protocol = per_protocol or {}
         self._made: dict[str, Adapter] = {}
         self._runtime: Any = None
 
@@ -46,10 +49,12 @@ class Adapters:
         if spec.protocol not in self._made:
             cls = adapter_class(spec.protocol)
             kwargs = dict(self._opts)
+            kwargs["max_connections"] = self._per_protocol.get(spec.protocol, self._opts["max_connections"])
             if spec.protocol.startswith("bedrock-"):
                 from ._aws import BedrockRuntime
                 if self._runtime is None:
-                    self._runtime = BedrockRuntime(self._opts["max_connections"], self._opts["timeout"])
+                    bedrock = sum(n for p, n in self._per_protocol.items() if p.startswith("bedrock-"))
+                    self._runtime = BedrockRuntime(bedrock or self._opts["max_connections"], self._opts["timeout"])
                 kwargs["runtime"] = self._runtime
             self._made[spec.protocol] = cls(**kwargs)
         return self._made[spec.protocol]

@@ -1,6 +1,7 @@
 """OpenAI chat completions through the openai SDK; serves OpenAI and every OpenAI-compatible server.
 
-`options.endpoint = "completions"` switches an entry to the plain /v1/completions endpoint (llama.cpp, llamafile).
+`options.endpoint = "completions"` switches an entry to the plain /v1/completions endpoint (llama.cpp, llamafile);
+there `options.few_shot_template` builds a base model's few-shot prompt from the round (as in llama-cpp).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..catalog import ModelSpec
+from ..local_model import completion_prompt
 from ..results import FailureKind
 from .base import Adapter, ProviderError, build_body, retry_after_seconds
 
@@ -48,9 +50,10 @@ class OpenAIChatAdapter(Adapter):
     def endpoint(spec: ModelSpec) -> str:
         return spec.options.get("endpoint", "chat")
 
-    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
+                   round: Any = None) -> dict[str, Any]:
         if self.endpoint(spec) == "completions":
-            body = {"prompt": spec.prompt_format.replace("{prompt}", prompt), **spec.merged_params(params)}
+            body = {"prompt": completion_prompt(spec, prompt, round), **spec.merged_params(params)}
         else:
             body = build_body(spec, prompt, params)
             if spec.system:
@@ -58,12 +61,15 @@ class OpenAIChatAdapter(Adapter):
         return {"model": self.model_name(spec), **body}
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
+        import httpx
         import openai
 
         client = self._client(spec)
-        resource = client.completions if self.endpoint(spec) == "completions" else client.chat.completions
+        path = "/completions" if self.endpoint(spec) == "completions" else "/chat/completions"
         try:
-            response = await resource.with_raw_response.create(**body)
+            # The SDK's generic post: its auth, base URL, timeouts and typed errors, without re-validating a body
+            # the table already shaped; the raw response keeps the provider's JSON exactly as sent.
+            http = await client.post(path, body=body, cast_to=httpx.Response)
         except openai.APIStatusError as exc:
             raise ProviderError.from_status(exc.status_code, f"HTTP {exc.status_code}: {exc.message}",
                                             retry_after=retry_after_seconds(exc.response.headers),
@@ -72,7 +78,6 @@ class OpenAIChatAdapter(Adapter):
             raise ProviderError(FailureKind.TRANSIENT, "timeout") from None
         except openai.APIConnectionError as exc:
             raise ProviderError(FailureKind.TRANSIENT, f"connection failed: {exc}") from None
-        http = response.http_response
         data = _json_or_text(http)
         if not isinstance(data, dict):
             raise ProviderError(FailureKind.ANSWER_MISSING, f"response body is not a JSON object: {str(data)[:120]!r}",

@@ -1,0 +1,133 @@
+"""Generation throughput against the local provider server (a separate process, so its CPU is not ours).
+
+    python benchmarks/bench_generate.py [--rounds 200] [--concurrency 64] [--seed-rounds 200]
+
+Reports, in one run: wall time at concurrency C, the ideal N x L / C, their ratio, client CPU per request, the
+same work done the seed's way (rounds one after another, the six models of a round in parallel), and the run
+with 10% 429 and 5% 500 injected (wall time against the fault-free run, records lost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from provider_server import start_subprocess_server, stop_subprocess_server  # noqa: E402
+
+from synthgen.adapters import Adapters  # noqa: E402
+from synthgen.catalog import load_catalog  # noqa: E402
+from synthgen.generate import generate, plan_cells  # noqa: E402
+from synthgen.store import open_store  # noqa: E402
+
+MODELS = ["j2-ultra", "titan-express", "claude-v2", "llama2", "gemini-pro", "gpt-4"]
+GEMINI_KEY = "bench-gemini-key-0000"
+
+
+def point_env_at(url: str) -> None:
+    os.environ.update(
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", GEMINI_BASE_URL=url, GEMINI_API_KEY=GEMINI_KEY,
+        OPENAI_BASE_URL=f"{url}/v1", OPENAI_API_KEY="sk-bench-0000",
+    )
+
+
+def configure(url: str, **opts) -> None:
+    httpx.post(f"{url}/_control/reset", timeout=10)
+    httpx.post(f"{url}/_control/configure", json={"model": "*", **opts}, timeout=10)
+
+
+def server_requests(url: str) -> int:
+    return httpx.get(f"{url}/_control/stats", timeout=10).json()["total"]
+
+
+def run_synthgen(rounds: int, concurrency: int, db: str) -> tuple[float, float, int]:
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    summary = generate(rounds=rounds, models=MODELS, store=f"sqlite:///{db}", seed=1, concurrency=concurrency)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return wall, cpu, summary.ok
+
+
+def run_seed_way(rounds: int, db: str) -> float:
+    """The original loop: one round at a time, its six models in parallel, no retries."""
+    catalog = load_catalog()
+    specs = [catalog[m] for m in MODELS]
+    store = open_store(f"sqlite:///{db}")
+    from synthgen.store import RunInfo, utc_now
+
+    run = RunInfo("seedway", utc_now(), 1, rounds, MODELS, "sentiment", "", "sentiment")
+    cells = plan_cells(run, specs, "sentiment", "sentiment")
+
+    async def main() -> None:
+        adapters = Adapters(max_connections=len(specs))
+        try:
+            for r in range(rounds):
+                row = cells[r * len(specs):(r + 1) * len(specs)]
+                results = await asyncio.gather(*(adapters.for_spec(catalog[c.model]).call(catalog[c.model], c.prompt)
+                                                 for c in row))
+                for cell, result in zip(row, results, strict=True):
+                    cell.status, cell.text = ("ok" if result.ok else "failed"), result.text
+                    store.put_record(cell)
+        finally:
+            await adapters.aclose()
+
+    t0 = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.3)
+    parser.add_argument("--jitter", type=float, default=0.2)
+    parser.add_argument("--seed-rounds", type=int, default=200, help="rounds for the seed's way (0 to skip)")
+    args = parser.parse_args()
+    proc, url = start_subprocess_server(latency=args.latency, jitter=args.jitter, seed=1, gemini_api_key=GEMINI_KEY)
+    point_env_at(url)
+    n = args.rounds * len(MODELS)
+    ideal = n * args.latency / args.concurrency
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            configure(url, latency=args.latency, jitter=args.jitter)
+            generate(rounds=2, models=MODELS, store=f"sqlite:///{tmp}/warm.db", seed=0)  # imports, first connections
+            configure(url, latency=args.latency, jitter=args.jitter)
+            wall, cpu, ok = run_synthgen(args.rounds, args.concurrency, f"{tmp}/clean.db")
+            sent = server_requests(url)
+            rows.append(("synthgen, no faults", wall, wall / ideal, cpu / sent * 1000, ok, n - ok))
+            configure(url, latency=args.latency, jitter=args.jitter, p429=0.10, p500=0.05)
+            fwall, fcpu, fok = run_synthgen(args.rounds, args.concurrency, f"{tmp}/faults.db")
+            fsent = server_requests(url)
+            rows.append(("synthgen, 10% 429 + 5% 500", fwall, fwall / ideal, fcpu / fsent * 1000, fok, n - fok))
+            if args.seed_rounds:
+                configure(url, latency=args.latency, jitter=args.jitter)
+                swall = run_seed_way(args.seed_rounds, f"{tmp}/seed.db")
+                swall_scaled = swall * args.rounds / args.seed_rounds
+                rows.append((f"seed's way ({args.seed_rounds} rounds, scaled)", swall_scaled, swall_scaled / ideal,
+                             float("nan"), None, None))
+    finally:
+        stop_subprocess_server(proc)
+    print(f"\n{args.rounds} rounds x {len(MODELS)} models = {n} requests, latency {args.latency}±{args.jitter} s, "
+          f"concurrency {args.concurrency}; ideal N x L / C = {ideal:.2f} s\n")
+    print(f"| run | wall s | x ideal | client CPU ms/request | ok | lost |\n|---|---|---|---|---|---|")
+    for name, wall, ratio, cpu_ms, ok, lost in rows:
+        print(f"| {name} | {wall:.2f} | {ratio:.2f} | {cpu_ms:.2f} | {ok if ok is not None else '-'} "
+              f"| {lost if lost is not None else '-'} |")
+    print(f"\nfaults / fault-free wall: {rows[1][1] / rows[0][1]:.2f}x")
+    if len(rows) > 2:
+        print(f"seed's way / synthgen: {rows[2][1] / rows[0][1]:.1f}x slower")
+
+
+if __name__ == "__main__":
+    main()
