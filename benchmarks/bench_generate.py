@@ -120,7 +120,7 @@ def main() -> None:
         stop_subprocess_server(proc)
     print(f"\n{args.rounds} rounds x {len(MODELS)} models = {n} requests, latency {args.latency}±{args.jitter} s, "
           f"concurrency {args.concurrency}; ideal N x L / C = {ideal:.2f} s\n")
-    print(f"| run | wall s | x ideal | client CPU ms/request | ok | lost |\n|---|---|---|---|---|---|")
+    print("| run | wall s | x ideal | client CPU ms/request | ok | lost |\n|---|---|---|---|---|---|")
     for name, wall, ratio, cpu_ms, ok, lost in rows:
         print(f"| {name} | {wall:.2f} | {ratio:.2f} | {cpu_ms:.2f} | {ok if ok is not None else '-'} "
               f"| {lost if lost is not None else '-'} |")

@@ -75,7 +75,7 @@ class Gate:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self.release()  # the slot was handed to us as we were cancelled: pass it on
-            else:
+            elif future in queue:  # release() may already have dropped it
                 queue.remove(future)
             raise
 

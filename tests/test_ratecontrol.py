@@ -62,3 +62,30 @@ def test_breaker_opens_after_consecutive_failures_and_says_why():
     assert breaker.is_open
     assert "3 failed cells in a row" in breaker.open_reason and "access_denied" in breaker.open_reason
     assert "no access to model" in breaker.open_reason
+
+
+def test_gate_lets_retries_go_first_and_survives_cancelled_waiters():
+    from synthgen.ratecontrol import Gate
+
+    async def scenario():
+        gate = Gate(1)
+        await gate.acquire()
+        order = []
+
+        async def waiter(name, urgent):
+            await gate.acquire(urgent)
+            order.append(name)
+            gate.release()
+
+        normal = asyncio.create_task(waiter("new cell", False))
+        doomed = asyncio.create_task(waiter("cancelled", True))
+        retry = asyncio.create_task(waiter("retry", True))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        await asyncio.sleep(0)
+        gate.release()
+        await asyncio.gather(normal, retry)
+        assert order == ["retry", "new cell"]
+        assert gate.free == 1
+
+    asyncio.run(scenario())
