@@ -1,0 +1,552 @@
+"""One store contract, every backend: SQLite and DynamoDB (moto here, a dynalite server in test_dynalite.py).
+
+`StoreContract` holds the behaviour every store must show; a test class per backend runs it with a
+`backend` fixture. DynamoDB-only concerns (throttling, unprocessed batch items, opening errors) follow.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from synthgen.errors import UserError
+from synthgen.store import FAILED, OK, PLANNED, SKIPPED, CleanedText, Record, RunInfo, Store, open_store
+
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def aws_test_env(monkeypatch: pytest.MonkeyPatch, endpoint: str | None = None) -> None:
+    """Dummy credentials, a region, and the endpoint (None: AWS itself, which moto intercepts)."""
+    for name, value in AWS_TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+    else:
+        monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    dynamodb: bool
+    others: list[str] = field(default_factory=list)  # other, unused store URLs of the same kind
+
+    def open(self, create: bool = True) -> Store:
+        return open_store(self.url, create=create)
+
+
+def dynamodb_backend(name: str) -> Backend:
+    tag = uuid.uuid4().hex[:10]
+    return Backend(name, f"dynamodb://synthgen-{tag}", True, [f"dynamodb://synthgen-{tag}-other"])
+
+
+@pytest.fixture(params=["sqlite", "moto"])
+def backend(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    if request.param == "sqlite":
+        yield Backend("sqlite", f"sqlite:///{tmp_path}/s.db", False, [f"sqlite:///{tmp_path}/other.db"])
+        return
+    from moto import mock_aws
+
+    aws_test_env(monkeypatch)
+    with mock_aws():
+        yield dynamodb_backend("moto")
+
+
+# --- building runs ---
+MODELS = ["claude-v2", "gpt-4", "j2-ultra"]
+
+
+def make_run(run_id: str = "20260101-000000-aaaa", models: list[str] | None = None, rounds: int = 3,
+             created_at: str = "2026-01-01T00:00:00+00:00") -> tuple[RunInfo, list[Record]]:
+    models = list(models or MODELS)
+    run = RunInfo(run_id=run_id, created_at=created_at, seed=42, rounds=rounds, models=models,
+                  template="sentiment", template_text="Write a {sentiment} review about {topics}.",
+                  topics_source="sentiment", params={"gpt-4": {"temperature": 0.7, "stop": ["\n\n"]}})
+    cells = [Record(run_id=run_id, round=r, model=m, model_id=f"{m}-id", sentiment="positive" if r % 2 else
+                    "negative", topics=[{"category": "food", "topic": f"pizza {r}"}],
+                    prompt=f"Write review {r} for {m}", created_at=created_at)
+             for r in range(rounds) for m in models]
+    return run, cells
+
+
+def outcome(cell: Record, status: str = OK, **changes: Any) -> Record:
+    data = cell.to_dict()
+    data.update(status=status, attempts=cell.attempts + 1, latency_s=0.25, input_tokens=12, output_tokens=34,
+                request_body={"prompt": cell.prompt, "temperature": 0.5},
+                response={"completion": "fine", "usage": {"in": 12, "out": 34}})
+    if status == OK:
+        data.update(text=f"answer {cell.round} {cell.model}", finish_reason="stop")
+    else:
+        data.update(failure_kind="server_error", failure_message="HTTP 500: boom", text=None)
+    data.update(changes)
+    return Record.from_dict(data)
+
+
+def keys(records: Any) -> list[tuple[str, int, str]]:
+    return [(r.run_id, r.round, r.model) for r in records]
+
+
+class StoreContract:
+    """What every store does; subclasses run it with a `backend` fixture."""
+
+    @pytest.fixture
+    def store(self, backend: Backend) -> Any:
+        handle = backend.open()
+        yield handle
+        handle.close()
+
+    def test_create_run_writes_planned_cells(self, store: Store) -> None:
+        run, cells = make_run(rounds=3)
+        store.create_run(run, cells)
+        got = list(store.records(run.run_id))
+        assert keys(got) == [(run.run_id, r, m) for r in range(3) for m in MODELS]
+        assert {r.status for r in got} == {PLANNED}
+        assert [r.to_dict() for r in got] == [c.to_dict() for c in cells]
+        stored = store.get_run(run.run_id)
+        assert stored is not None and stored.to_dict() == run.to_dict()
+        assert [r.run_id for r in store.list_runs()] == [run.run_id]
+        assert store.get_run("nope") is None
+
+    def test_put_record_upserts_failed_then_ok(self, store: Store) -> None:
+        run, cells = make_run()
+        store.create_run(run, cells)
+        cell = cells[4]
+        failed = outcome(cell, FAILED, created_at="2099-01-01T00:00:00+00:00")
+        assert store.put_record(failed) is True
+        assert failed.updated_at is not None
+        [got] = store.records(run.run_id, model=cell.model, status=FAILED)
+        assert (got.round, got.failure_kind, got.attempts) == (cell.round, "server_error", 1)
+        assert got.created_at == cell.created_at  # the planned cell's, kept like SQLite's upsert
+
+        ok = outcome(failed, OK, failure_kind=None, failure_message=None)
+        assert store.put_record(ok) is True
+        mine = [r for r in store.records(run.run_id) if (r.round, r.model) == (cell.round, cell.model)]
+        assert len(mine) == 1
+        assert mine[0].status == OK and mine[0].attempts == 2 and mine[0].text == ok.text
+        assert mine[0].failure_kind is None and mine[0].failure_message is None
+        assert len(list(store.records(run.run_id))) == len(cells)
+
+    def test_ok_is_never_overwritten(self, store: Store) -> None:
+        run, cells = make_run()
+        store.create_run(run, cells)
+        first = outcome(cells[0], OK, text="first answer")
+        assert store.put_record(first) is True
+        assert store.put_record(outcome(cells[0], FAILED)) is False
+        assert store.put_record(outcome(cells[0], OK, text="second answer")) is False
+        assert store.put_record(outcome(cells[0], SKIPPED)) is False
+        [got] = store.records(run.run_id, model=cells[0].model, status=OK)
+        assert got.text == "first answer" and got.updated_at == first.updated_at
+
+    def test_create_run_twice_is_refused_and_keeps_records(self, store: Store) -> None:
+        run, cells = make_run()
+        store.create_run(run, cells)
+        store.put_record(outcome(cells[0]))
+        with pytest.raises(Exception):  # noqa: B017 - SQLite: IntegrityError; DynamoDB: ValueError
+            store.create_run(run, cells)
+        assert [r.status for r in store.records(run.run_id)][0] == OK
+
+    def test_records_order_and_filters(self, store: Store) -> None:
+        run_b, cells_b = make_run("20260102-000000-bbbb", ["titan-express", "claude-v2"], 2,
+                                  created_at="2026-01-02T00:00:00+00:00")
+        run_a, cells_a = make_run("20260101-000000-aaaa", MODELS, 12)
+        cells_b = list(reversed(cells_b))
+        store.create_run(run_b, cells_b)
+        store.create_run(run_a, cells_a)
+        for cell in cells_a[::3]:
+            store.put_record(outcome(cell, OK))
+        for cell in cells_a[1::3]:
+            store.put_record(outcome(cell, FAILED))
+        store.put_record(outcome(cells_b[0], SKIPPED))
+
+        everything = list(store.records())
+        assert keys(everything) == sorted(keys(cells_a) + keys(cells_b))
+        assert keys(store.records(run_a.run_id)) == sorted(keys(cells_a))
+        assert keys(store.records(run_b.run_id)) == sorted(keys(cells_b))
+        assert keys(store.records(model="claude-v2")) == sorted(k for k in keys(cells_a + cells_b)
+                                                                if k[2] == "claude-v2")
+        gpt4 = [(run_a.run_id, r, "gpt-4") for r in range(12)]
+        assert keys(store.records(run_a.run_id, model="gpt-4")) == gpt4
+        assert keys(store.records(run_a.run_id, status=OK)) == sorted(keys(cells_a[::3]))
+        assert keys(store.records(status=FAILED)) == sorted(keys(cells_a[1::3]))
+        assert keys(store.records(model=cells_b[0].model, status=SKIPPED)) == [keys(cells_b)[0]]
+        assert list(store.records(model="titan-express", status=SKIPPED)) == []
+        assert keys(store.records(run_a.run_id, model="claude-v2", status=PLANNED)) == sorted(
+            k for k in keys(cells_a[2::3]) if k[2] == "claude-v2")
+        assert list(store.records("no-such-run")) == []
+        assert list(store.records(model="no-such-model")) == []
+
+    def test_counts(self, store: Store) -> None:
+        run, cells = make_run(rounds=4)
+        store.create_run(run, cells)
+        for cell in cells[:5]:
+            store.put_record(outcome(cell, OK))
+        store.put_record(outcome(cells[5], FAILED))
+        assert store.counts(run.run_id) == {
+            "claude-v2": {OK: 2, PLANNED: 2}, "gpt-4": {OK: 2, PLANNED: 2},
+            "j2-ultra": {OK: 1, FAILED: 1, PLANNED: 2},
+        }
+        assert store.counts("no-such-run") == {}
+
+    def test_runs_resolve_and_status(self, store: Store) -> None:
+        with pytest.raises(UserError, match="no runs in"):
+            store.resolve_run("last")
+        older, older_cells = make_run("20260101-000000-zzzz", rounds=1, created_at="2026-01-01T00:00:00Z")
+        newer, newer_cells = make_run("20260101-000000-aaaa", rounds=1, created_at="2026-01-03T00:00:00Z")
+        store.create_run(newer, newer_cells)
+        store.create_run(older, older_cells)
+        assert [r.run_id for r in store.list_runs()] == [older.run_id, newer.run_id]  # by created_at
+        assert store.resolve_run("last").run_id == newer.run_id
+        assert store.resolve_run(None).run_id == newer.run_id
+        assert store.resolve_run(older.run_id).run_id == older.run_id
+        with pytest.raises(UserError, match="--run 20990101-nope: no such run") as caught:
+            store.resolve_run("20990101-nope")
+        assert newer.run_id in str(caught.value) and "\n" not in str(caught.value)
+        store.set_run_status(older.run_id, "done")
+        store.set_run_status("no-such-run", "done")  # nothing to update, no error, no run created
+        assert store.get_run(older.run_id).status == "done"  # type: ignore[union-attr]
+        assert store.get_run("no-such-run") is None
+        assert [r.status for r in store.list_runs()] == ["done", "running"]
+
+    def test_cleaned_round_trip(self, store: Store) -> None:
+        run, cells = make_run(rounds=2)
+        store.create_run(run, cells)
+        items = [CleanedText(record_id=c.id, run_id=run.run_id, model=c.model, text=f"clean ✓ {c.round}",
+                             dropped=["Sure! Here is a review:", "Ünïcödé 🍕"], reason="kept cluster 1",
+                             method="kmeans3+pca2/tfidf-svd seed=0") for c in cells]
+        items[1].text, items[1].reason, items[1].dropped, items[1].method = None, "no sentence kept", [], ""
+        store.put_cleaned(items)
+        got = store.cleaned(run.run_id)
+        assert got == {i.record_id: i for i in items}
+        llama = store.cleaned(run.run_id, model="gpt-4")
+        assert llama == {i.record_id: i for i in items if i.model == "gpt-4"}
+        replaced = CleanedText(record_id=items[0].record_id, run_id=run.run_id, model=items[0].model,
+                               text="replaced", method="again")
+        store.put_cleaned([replaced])
+        assert store.cleaned(run.run_id)[replaced.record_id] == replaced
+        assert len(store.cleaned(run.run_id)) == len(items)
+        assert store.cleaned("no-such-run") == {}
+        assert len(list(store.records(run.run_id))) == len(cells)  # the cleaned layer is not records
+
+    def test_json_floats_unicode_round_trip(self, store: Store) -> None:
+        run, cells = make_run(rounds=1)
+        store.create_run(run, cells)
+        nested: Any = {"leaf": [1.5, None, True, "x"]}
+        for depth in range(40):  # deeper than DynamoDB's 32-level limit for maps
+            nested = {f"level{depth}": nested}
+        response = {"floats": [0.1, 1e-07, 1e300, 2.5e-300, 3.0, -0.0, 123456789.123456789],
+                    "ints": [0, -1, 2**63, 10**30], "empty": {"": "", "list": [], "map": {}},
+                    "text": "naïve café — 日本語 🍕 \u0000 \t\n", "nested": nested, "null": None}
+        record = outcome(cells[0], OK, response=response, latency_s=1.0000000000000002, text="",
+                         request_body={"temperature": 0.7, "top_p": 0.9, "messages": [{"content": "é"}]},
+                         topics=[{"category": "café", "topic": "🍕 & ü"}], note="a note; with a semicolon",
+                         input_tokens=0, output_tokens=2**40)
+        assert store.put_record(record) is True
+        [got] = store.records(run.run_id, status=OK)
+        assert got.to_dict() == record.to_dict()
+        assert json.dumps(got.response, sort_keys=True) == json.dumps(response, sort_keys=True)
+        assert isinstance(got.latency_s, float) and got.latency_s == 1.0000000000000002
+        assert isinstance(got.output_tokens, int) and got.text == ""
+
+    def test_large_raw_response_keeps_the_answer(self, backend: Backend, store: Store) -> None:
+        run, cells = make_run(rounds=2)
+        store.create_run(run, cells)
+        answer = "The answer stays whole. " * 200
+        compressible = {"choices": [{"text": answer}], "debug": "abc" * 170_000}  # ~510 KB of JSON
+        noise = base64.b64encode(random.Random(7).randbytes(420_000)).decode()  # ~560 KB, barely compressible
+        incompressible = {"choices": [{"text": answer}], "debug": noise}
+        first = outcome(cells[0], OK, text=answer, response=compressible)
+        second = outcome(cells[1], OK, text=answer, response=incompressible)
+        assert store.put_record(first) and store.put_record(second)
+        got = {r.model: r for r in store.records(run.run_id, status=OK)}
+        one, two = got[cells[0].model], got[cells[1].model]
+        assert one.text == answer and two.text == answer
+        if not backend.dynamodb:
+            assert one.response == compressible and two.response == incompressible
+            assert one.note is None and two.note is None
+            return
+        assert one.response == compressible
+        assert "compressed" in one.note and "400 KB" in one.note and "answer text is intact" in one.note
+        assert first.note == one.note  # the caller's record says so too
+        assert "trimmed" in two.note and "400 KB" in two.note
+        assert isinstance(two.response, str) and len(two.response) > 200_000
+        assert json.dumps(incompressible, ensure_ascii=False, separators=(",", ":")).startswith(two.response)
+        # a later write of a small response drops the squeeze note and the binary attribute
+        again = outcome(cells[2], FAILED, response=incompressible, note="kept")
+        assert store.put_record(again) and "trimmed" in again.note
+        assert store.put_record(outcome(cells[2], OK, note="kept")) is True
+        [three] = store.records(run.run_id, model=cells[2].model, status=OK)
+        assert three.note == "kept" and three.response == outcome(cells[2]).response
+
+    def test_many_records(self, store: Store) -> None:
+        models = ["m1", "m2", "m3", "m4", "m5", "m6"]
+        run, cells = make_run(models=models, rounds=50)
+        started = time.perf_counter()
+        store.create_run(run, cells)
+        for cell in cells:
+            assert store.put_record(outcome(cell, FAILED if cell.round % 10 == 0 else OK))
+        got = list(store.records(run.run_id))
+        assert len(got) == 300 and keys(got) == sorted(keys(cells))
+        assert store.counts(run.run_id) == {m: {OK: 45, FAILED: 5} for m in models}
+        assert len(list(store.records(run.run_id, status=OK))) == 270
+        assert time.perf_counter() - started < 60
+
+    def test_reopen_sees_everything_and_create_false(self, backend: Backend, store: Store) -> None:
+        run, cells = make_run(rounds=2)
+        store.create_run(run, cells)
+        store.put_record(outcome(cells[0]))
+        with backend.open(create=False) as again:
+            assert keys(again.records()) == sorted(keys(cells))
+            assert again.resolve_run("last").run_id == run.run_id
+        with pytest.raises(UserError, match="--store"):
+            open_store(backend.others[0], create=False)
+
+
+class TestStoreContract(StoreContract):
+    """SQLite and DynamoDB-under-moto, through the `backend` fixture above."""
+
+
+# --- DynamoDB only (moto) ---
+@pytest.fixture
+def dynamo(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from moto import mock_aws
+
+    aws_test_env(monkeypatch)
+    with mock_aws():
+        handle = open_store(dynamodb_backend("moto").url)
+        handle._sleep = lambda seconds: None  # type: ignore[attr-defined]
+        yield handle
+        handle.close()
+
+
+def client_error(code: str, status: int = 400) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": f"{code} (injected)"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "UpdateItem")
+
+
+def failing_then_real(monkeypatch: pytest.MonkeyPatch, store: Any, operation: str, errors: list[Exception],
+                      before: bool = True) -> list[dict[str, Any]]:
+    """Make `operation` raise `errors` in turn (after really doing the call when before=False), then work."""
+    real = getattr(store._client, operation)
+    calls: list[dict[str, Any]] = []
+
+    def patched(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        if errors:
+            error = errors.pop(0)
+            if not before:
+                real(**kwargs)
+            raise error
+        return real(**kwargs)
+
+    monkeypatch.setattr(store._client, operation, patched)
+    return calls
+
+
+def test_throttled_put_is_retried_and_stored_once(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    run, cells = make_run(rounds=1)
+    dynamo.create_run(run, cells)
+    sleeps: list[float] = []
+    dynamo._sleep = sleeps.append
+    errors = [client_error("ProvisionedThroughputExceededException"), client_error("ThrottlingException"),
+              client_error("InternalServerError", 500)]
+    calls = failing_then_real(monkeypatch, dynamo, "update_item", errors)
+    assert dynamo.put_record(outcome(cells[0])) is True
+    assert len(calls) == 4 and len(sleeps) == 3
+    assert all(0 <= s <= dynamo.retry_cap for s in sleeps)
+    assert [r.status for r in dynamo.records(run.run_id)].count(OK) == 1
+    assert len(list(dynamo.records(run.run_id))) == len(cells)
+
+
+def test_throttling_that_never_ends_raises(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthgen.store.dynamodb import StoreWriteError
+
+    run, cells = make_run(rounds=1)
+    dynamo.create_run(run, cells)
+    errors = [client_error("ProvisionedThroughputExceededException")] * 100
+    calls = failing_then_real(monkeypatch, dynamo, "update_item", errors)
+    with pytest.raises(StoreWriteError, match="still refused after 10 attempts"):
+        dynamo.put_record(outcome(cells[0]))
+    assert len(calls) == dynamo.max_write_attempts
+
+
+def test_validation_errors_are_not_retried(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    run, cells = make_run(rounds=1)
+    dynamo.create_run(run, cells)
+    calls = failing_then_real(monkeypatch, dynamo, "update_item", [client_error("ValidationException")])
+    with pytest.raises(ClientError):
+        dynamo.put_record(outcome(cells[0]))
+    assert len(calls) == 1
+
+
+def test_a_write_whose_answer_was_lost_counts_as_stored(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ConnectionClosedError
+
+    run, cells = make_run(rounds=1)
+    dynamo.create_run(run, cells)
+    lost = ConnectionClosedError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+    calls = failing_then_real(monkeypatch, dynamo, "update_item", [lost], before=False)
+    assert dynamo.put_record(outcome(cells[0])) is True  # the retry met our own ok record
+    assert len(calls) == 2
+    assert dynamo.put_record(outcome(cells[0])) is False  # somebody else's: refused
+    assert [r.status for r in dynamo.records(run.run_id)] == [OK, PLANNED, PLANNED]
+
+
+def unprocessing(monkeypatch: pytest.MonkeyPatch, store: Any, times: int) -> list[int]:
+    """batch_write_item stores half of a batch only, `times` times, returning the rest unprocessed."""
+    real = store._client.batch_write_item
+    sizes: list[int] = []
+
+    def patched(RequestItems: dict[str, Any], **kwargs: Any) -> Any:  # noqa: N803 - boto3's spelling
+        (table, requests), = RequestItems.items()
+        sizes.append(len(requests))
+        if len(sizes) <= times and len(requests) > 1:
+            half = len(requests) // 2
+            real(RequestItems={table: requests[:half]}, **kwargs)
+            return {"UnprocessedItems": {table: requests[half:]}}
+        return real(RequestItems=RequestItems, **kwargs)
+
+    monkeypatch.setattr(store._client, "batch_write_item", patched)
+    return sizes
+
+
+def test_unprocessed_batch_items_are_retried(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    run, cells = make_run(models=["a1", "b2", "c3", "d4", "e5"], rounds=12)  # 60 cells: batches of 25, 25, 10
+    sleeps: list[float] = []
+    dynamo._sleep = sleeps.append
+    sizes = unprocessing(monkeypatch, dynamo, times=3)
+    dynamo.create_run(run, cells)
+    assert sizes[:4] == [25, 13, 7, 4] and max(sizes) == 25
+    assert len(sleeps) == 3
+    got = list(dynamo.records(run.run_id))
+    assert keys(got) == sorted(keys(cells)) and {r.status for r in got} == {PLANNED}
+    cleaned = [CleanedText(record_id=c.id, run_id=run.run_id, model=c.model, text="t") for c in cells]
+    unprocessing(monkeypatch, dynamo, times=2)
+    dynamo.put_cleaned(cleaned)
+    assert len(dynamo.cleaned(run.run_id)) == 60
+
+
+def test_unprocessed_forever_raises(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthgen.store.dynamodb import StoreWriteError
+
+    run, cells = make_run(rounds=20)
+    monkeypatch.setattr(dynamo._client, "batch_write_item",
+                        lambda RequestItems: {"UnprocessedItems": RequestItems})  # noqa: N803
+    with pytest.raises(StoreWriteError, match="unprocessed"):
+        dynamo.create_run(run, cells)
+    assert dynamo.get_run(run.run_id) is None  # the run item is written last: no half-planned run is visible
+
+
+def test_item_layout(dynamo: Any) -> None:
+    run, cells = make_run(rounds=2)
+    dynamo.create_run(run, cells)
+    dynamo.put_record(outcome(cells[0], latency_s=0.123456))
+    dynamo.put_cleaned([CleanedText(record_id=cells[0].id, run_id=run.run_id, model=cells[0].model,
+                                    text="c")])
+    client, table = dynamo._client, dynamo.table
+    desc = client.describe_table(TableName=table)["Table"]
+    assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert {k["AttributeName"]: k["KeyType"] for k in desc["KeySchema"]} == {"model": "HASH", "sk": "RANGE"}
+    items = client.scan(TableName=table)["Items"]
+    by_key = {(i["model"]["S"], i["sk"]["S"]): i for i in items}
+    record = by_key[(cells[0].model, f"{run.run_id}#000000")]
+    assert record["latency_s"] == {"N": "0.123456"} and record["status"] == {"S": OK}
+    assert record["attempts"] == {"N": "1"} and "S" in record["response"] and "S" in record["created_at"]
+    assert ("_run", run.run_id) in by_key
+    assert (f"_clean#{cells[0].model}", f"{run.run_id}#000000") in by_key
+    assert len(items) == len(cells) + 2
+
+
+def test_records_of_unlisted_models_and_runs_without_run_item(dynamo: Any) -> None:
+    run, cells = make_run(rounds=2)
+    dynamo.create_run(run, cells)
+    stray = outcome(cells[0], model="not-in-run", model_id="x")
+    assert dynamo.put_record(stray)
+    assert "not-in-run" in {r.model for r in dynamo.records(run.run_id)}
+    assert dynamo.counts(run.run_id)["not-in-run"] == {OK: 1}
+    orphan = outcome(cells[1], run_id="no-run-item")
+    dynamo.put_record(orphan)
+    assert keys(dynamo.records("no-run-item")) == [("no-run-item", orphan.round, orphan.model)]
+    assert dynamo.counts("no-run-item") == {orphan.model: {OK: 1}}
+
+
+def test_table_with_other_keys_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    aws_test_env(monkeypatch)
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName="ModelExecutionMetadata", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "model", "KeyType": "HASH"},
+                       {"AttributeName": "timestamp", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "model", "AttributeType": "S"},
+                                  {"AttributeName": "timestamp", "AttributeType": "S"}])
+        with pytest.raises(UserError, match="has keys model .hash., timestamp .range.; synthgen needs"):
+            open_store("dynamodb://ModelExecutionMetadata")
+        with pytest.raises(UserError, match="no table missing-table in us-east-1"):
+            open_store("dynamodb://missing-table", create=False)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("dynamodb://", "--store dynamodb://: name the table: dynamodb://TABLE"),
+    ("dynamodb://ab", "is not a DynamoDB table name"),
+    ("dynamodb://bad/name", "is not a DynamoDB table name"),
+])
+def test_bad_store_urls(url: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        open_store(url)
+
+
+def test_unreachable_endpoint_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    aws_test_env(monkeypatch, "http://127.0.0.1:1")
+    started = time.monotonic()
+    with pytest.raises(UserError) as caught:
+        open_store("dynamodb://synthgen-test")
+    assert time.monotonic() - started < 5
+    assert str(caught.value) == ("--store dynamodb://synthgen-test: cannot reach DynamoDB at "
+                                 "http://127.0.0.1:1 (check AWS_ENDPOINT_URL_DYNAMODB / AWS_REGION / "
+                                 "credentials)")
+
+
+def test_missing_credentials_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    aws_test_env(monkeypatch, "http://127.0.0.1:1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    started = time.monotonic()
+    with pytest.raises(UserError, match="no AWS credentials found"):
+        open_store("dynamodb://synthgen-test")
+    assert time.monotonic() - started < 5
+
+
+def test_region_defaults_to_us_east_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from moto import mock_aws
+
+    aws_test_env(monkeypatch)
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with mock_aws(), open_store("dynamodb://synthgen-region") as handle:
+        assert handle.region == "us-east-1"  # type: ignore[attr-defined]
+    assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
