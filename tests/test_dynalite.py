@@ -143,3 +143,23 @@ def test_unknown_table_without_create(dynalite: str, monkeypatch: pytest.MonkeyP
     aws_test_env(monkeypatch, dynalite)
     with pytest.raises(UserError, match=f"no table synthgen-absent in us-east-1 at {dynalite}"):
         open_store("dynamodb://synthgen-absent", create=False)
+
+
+def test_generate_journals_a_faulty_run_into_dynamodb(dynalite: str, provider_server: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`synthgen generate --store dynamodb://TABLE` end to end: a table is created, every cell lands once."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynalite)
+    provider_server.configure(model="*", p429=0.1, p500=0.05)
+    table = f"gen{time.time_ns()}"
+    assert run_cli("generate", "--rounds", "12", "--models", "j2-ultra,claude-v2,gemini-pro,gpt-4",
+                   "--store", f"dynamodb://{table}", "--seed", "4", "--quiet") == 0
+    from synthgen.store import open_store
+
+    with open_store(f"dynamodb://{table}", create=False) as store:
+        [run] = store.list_runs()
+        records = list(store.records(run.run_id))
+    assert run.status == "done"
+    assert len(records) == 48 and len({(r.round, r.model) for r in records}) == 48
+    assert all(r.status == "ok" and r.text for r in records)

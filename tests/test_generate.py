@@ -215,3 +215,11 @@ def test_without_models_every_model_with_credentials_is_used(provider_server, tm
     assert {"j2-ultra", "gpt-4", "gemini-pro", "claude-haiku"} <= set(summary.run.models)
     assert "local" not in summary.run.models and "local-gemma" not in summary.run.models
     assert summary.notes and "credentials present" in summary.notes[0]
+
+
+def test_unreachable_dynamodb_store_is_one_line_and_nothing_is_sent(provider_server, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1")
+    assert run_cli("generate", "--rounds", "2", "--models", "gpt-4", "--store", "dynamodb://synthgen-test") == 2
+    err = capsys.readouterr().err
+    assert "dynamodb://synthgen-test" in err and err.count("\n") == 1
+    assert provider_server.requests == []
