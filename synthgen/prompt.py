@@ -89,7 +89,7 @@ def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> Template:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        shipped = ", ".join(sorted(p.stem for p in data_dir("prompts").glob("*.txt")))
+        shipped = ", ".join(sorted(p.stem for p in data_dir("prompts").glob("sentiment*.txt")))
         raise UserError(f"--template {name_or_path}: cannot read {path} ({exc.strerror}); shipped: {shipped}") from None
     if text.endswith("\n"):
         text = text[:-1]

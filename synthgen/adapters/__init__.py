@@ -28,8 +28,9 @@ def adapter_class(protocol: str) -> type[Adapter]:
         try:
             from .llama_cpp import LlamaCppAdapter
         except ImportError as exc:
-            raise UserError("the in-process llama.cpp protocol needs the `local` extra: "
-                            "pip install 'synthgen[local]' (see README)") from exc
+            from ..local_model import install_hint
+
+            raise UserError(install_hint("the in-process llama.cpp protocol")) from exc
         return LlamaCppAdapter
     raise UserError(f"unknown protocol '{protocol}'")
 

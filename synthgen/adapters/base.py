@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..catalog import ModelSpec, deep_merge
 from ..results import CallResult, Failure, FailureKind, Usage, kind_for_status
 from ..secrets import redact
+
+if TYPE_CHECKING:
+    from ..prompt import RoundPlan
 
 _MISSING = object()
 
@@ -61,7 +63,7 @@ def _fill_prompt(node: Any, prompt: str) -> Any:
 def build_body(spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The request body the provider receives: the table's body with the templated prompt, plus merged params."""
     formatted = spec.prompt_format.replace("{prompt}", prompt)
-    body = _fill_prompt(copy.deepcopy(spec.body), formatted)
+    body = _fill_prompt(spec.body, formatted)  # builds new containers: the table is never mutated
     merged = spec.merged_params(params)
     if spec.params_at:
         target = body
@@ -99,6 +101,8 @@ def parse_answer(spec: ModelSpec, raw: Any, headers: Mapping[str, str] | None = 
         failure = Failure(FailureKind.ANSWER_MISSING,
                           f"answer path '{spec.answer_path}' not found in the response (top-level keys: {shape})")
         return None, finish, usage, failure
+    if not text.strip():  # an empty answer is no sentence: never stored as one
+        return None, finish, usage, Failure(FailureKind.ANSWER_MISSING, f"empty answer (finish reason: {finish})")
     return text, finish, usage, None
 
 
@@ -111,7 +115,11 @@ class Adapter(ABC):
         self.max_connections = max_connections
         self.timeout = timeout
 
-    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
+                   round: RoundPlan | None = None) -> dict[str, Any]:
+        """The request body. `round` is the round the prompt was rendered from (None for a one-off prompt): an
+        adapter that must build its own prompt from the round's sentiment and topics (a base model's few-shot
+        completion) reads it; the others ignore it."""
         return build_body(spec, prompt, params)
 
     @abstractmethod
@@ -126,8 +134,9 @@ class Adapter(ABC):
     @abstractmethod
     def credentials_hint(cls, spec: ModelSpec) -> str: ...
 
-    async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> CallResult:
-        body = self.build_body(spec, prompt, params)
+    async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
+                   round: RoundPlan | None = None) -> CallResult:
+        body = self.build_body(spec, prompt, params, round=round)
         started = time.perf_counter()
         try:
             raw, headers = await self._send(spec, body)

@@ -17,7 +17,8 @@ class BedrockConverseAdapter(Adapter):
         super().__init__(**kw)
         self.runtime = runtime or BedrockRuntime(self.max_connections, self.timeout)
 
-    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
+                   round: Any = None) -> dict[str, Any]:
         body = build_body(spec, prompt, params)
         if spec.system and "system" not in body:
             body["system"] = [{"text": spec.system}]

@@ -20,17 +20,24 @@ from .options import catalog_option, store_option
 @click.option("--concurrency", type=int, default=64, show_default=True, help="Requests in flight at once, overall.")
 @click.option("--max-attempts", type=int, default=6, show_default=True, help="Tries per cell for retryable failures.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds before a request is abandoned.")
+@click.option("--model-path", default=None, metavar="FILE.gguf",
+              help="Also run this instruction-tuned GGUF in-process (entry `local-gguf`; needs the local extra).")
 @click.option("--resume", default=None, metavar="RUN_ID|last", help="Finish a run: only cells without an ok record.")
 @click.option("--quiet", is_flag=True, help="No progress display; print the run id and a JSON summary line.")
 @catalog_option
-def cmd(rounds, models, store_url, seed, template, topics, concurrency, max_attempts, timeout, resume, quiet,
-        catalog_dir) -> None:
+def cmd(rounds, models, store_url, seed, template, topics, concurrency, max_attempts, timeout, model_path, resume,
+        quiet, catalog_dir) -> None:
     """Generate a dataset: rounds x models cells, each outcome journaled to the store, resumable."""
     from ..generate import generate
 
     if resume is None and rounds is None:
         raise click.UsageError("--rounds N is required (or --resume RUN_ID)")
     aliases = [m for m in models.split(",")] if models else None
+    if model_path:
+        from ..local_model import use_model_path
+
+        alias = use_model_path(model_path)
+        aliases = [*(aliases or []), alias] if alias not in (aliases or []) else aliases
     display = None
     if not quiet:
         from ..display import LiveProgress

@@ -5,7 +5,20 @@ from __future__ import annotations
 import os
 
 from ..errors import UserError
-from .base import FAILED, OK, PLANNED, SKIPPED, STATUSES, CleanedText, Record, RunCounts, RunInfo, Store, record_id, utc_now
+from .base import (
+    FAILED,
+    OK,
+    PLANNED,
+    SKIPPED,
+    STATUSES,
+    CleanedText,
+    Record,
+    RunCounts,
+    RunInfo,
+    Store,
+    record_id,
+    utc_now,
+)
 
 __all__ = ["Store", "Record", "RunInfo", "CleanedText", "RunCounts", "open_store", "record_id", "utc_now",
            "PLANNED", "OK", "FAILED", "SKIPPED", "STATUSES", "DEFAULT_STORE"]

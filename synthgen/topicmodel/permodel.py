@@ -1,0 +1,60 @@
+"""Per-model view of a generated run: which topics each model writes about, and how often another model wrote
+nearly the same text (cosine above a threshold), so a user sees which model adds diversity."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .report import ModelView
+
+MAX_BLOCK_CELLS = 50_000_000  # similarity cells held at once (200 MB of float32)
+
+
+def topic_entropy(counts: np.ndarray) -> float:
+    """Shannon entropy of a topic histogram, divided by its maximum: 0 = one topic, 1 = all topics evenly."""
+    total = counts.sum()
+    if total == 0 or len(counts) < 2:
+        return 0.0
+    p = counts[counts > 0] / total
+    return float(-(p * np.log(p)).sum() / math.log(len(counts)))
+
+
+def model_views(models: Sequence[str | None], labels: np.ndarray, embeddings: np.ndarray, k: int,
+                threshold: float = 0.95) -> list[ModelView]:
+    """One view per model (texts without a model are left out); empty when no text names a model.
+
+    `embeddings` are the unit vectors from the embedder, so a dot product is the cosine.
+    """
+    names = sorted({m for m in models if m is not None})
+    if not names:
+        return []
+    index = {name: i for i, name in enumerate(names)}
+    model_idx = np.array([index[m] if m is not None else -1 for m in models])
+    x = np.asarray(embeddings, dtype=np.float32)
+    has_dup = np.zeros(len(models), dtype=bool)
+    pair_counts = np.zeros((len(names), len(names)), dtype=np.int64)
+    if len(names) > 1:
+        keep = np.flatnonzero(model_idx >= 0)
+        onehot = np.eye(len(names), dtype=np.float32)[model_idx[keep]]  # text -> its model (float: BLAS counts)
+        block = max(1, min(1024, MAX_BLOCK_CELLS // keep.size))
+        for start in range(0, keep.size, block):
+            rows = keep[start:start + block]
+            close = (x[rows] @ x[keep].T > threshold) & (model_idx[rows][:, None] != model_idx[keep][None, :])
+            has_dup[rows] = close.any(axis=1)
+            per_row = close.astype(np.float32) @ onehot  # exact: whole numbers far below 2**24
+            pair_counts += np.rint(onehot[start:start + block].T.astype(np.float64) @ per_row).astype(np.int64)
+    views = []
+    for m, name in enumerate(names):
+        mine = model_idx == m
+        counts = np.bincount(labels[mine], minlength=k).astype(float)
+        n = int(mine.sum())
+        views.append(ModelView(
+            model=name, n_texts=n, topic_share=[round(float(c) / n, 4) for c in counts],
+            topic_entropy=round(topic_entropy(counts), 4), near_duplicates=int(has_dup[mine].sum()),
+            near_duplicate_pairs={names[o]: int(pair_counts[m, o]) for o in range(len(names))
+                                  if o != m and pair_counts[m, o]},
+        ))
+    return views
