@@ -32,6 +32,8 @@ def cmd(rounds, models, store_url, seed, template, topics, concurrency, max_atte
 
     if resume is None and rounds is None:
         raise click.UsageError("--rounds N is required (or --resume RUN_ID)")
+    if resume is not None and (rounds is not None or models or seed is not None or model_path):
+        raise click.UsageError("--resume takes the rounds, models and seed of the run it finishes; drop the others")
     aliases = [m for m in models.split(",")] if models else None
     if model_path:
         from ..local_model import use_model_path
