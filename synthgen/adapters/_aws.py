@@ -8,8 +8,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..catalog import ModelSpec
 from ..results import FailureKind
-from .base import ProviderError, retry_after_seconds
+from .base import Adapter, ProviderError, retry_after_seconds
 
 # Codes Bedrock uses, by what a caller should do about them.
 _THROTTLE = {"ThrottlingException", "TooManyRequestsException", "ModelNotReadyException",
@@ -65,6 +66,7 @@ class BedrockRuntime:
             return self._client
 
     async def run(self, fn_name: str, **kwargs: Any) -> dict[str, Any]:
+        """Call a client method in the pool; a streamed body is read there too, never on the event loop."""
         client = self.client()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: _call(client, fn_name, kwargs))
@@ -84,7 +86,10 @@ def _call(client: Any, fn_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     )
 
     try:
-        return getattr(client, fn_name)(**kwargs)
+        response = getattr(client, fn_name)(**kwargs)
+        if hasattr(response.get("body"), "read"):
+            response["body"] = response["body"].read()
+        return response
     except ClientError as exc:
         err = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})
@@ -107,3 +112,22 @@ def _call(client: Any, fn_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         raise ProviderError(FailureKind.TRANSIENT, f"{type(exc).__name__}: {exc}") from None
     except BotoCoreError as exc:
         raise ProviderError(FailureKind.INVALID_REQUEST, f"{type(exc).__name__}: {exc}") from None
+
+
+class BedrockAdapter(Adapter):
+    """What both Bedrock protocols share: the runtime client (one per run) and boto3's credential chain."""
+
+    def __init__(self, *, runtime: BedrockRuntime | None = None, **kw: Any):
+        super().__init__(**kw)
+        self.runtime = runtime or BedrockRuntime(self.max_connections, self.timeout)
+
+    @classmethod
+    def credentials_present(cls, spec: ModelSpec) -> bool:
+        return aws_credentials_present()
+
+    @classmethod
+    def credentials_hint(cls, spec: ModelSpec) -> str:
+        return AWS_HINT
+
+    async def aclose(self) -> None:
+        self.runtime.close()

@@ -6,16 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..catalog import ModelSpec
-from ._aws import AWS_HINT, BedrockRuntime, aws_credentials_present
-from .base import Adapter, build_body
+from ._aws import BedrockAdapter
+from .base import build_body
 
 
-class BedrockConverseAdapter(Adapter):
+class BedrockConverseAdapter(BedrockAdapter):
     protocol = "bedrock-converse"
-
-    def __init__(self, *, runtime: BedrockRuntime | None = None, **kw: Any):
-        super().__init__(**kw)
-        self.runtime = runtime or BedrockRuntime(self.max_connections, self.timeout)
 
     def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
                    round: Any = None) -> dict[str, Any]:
@@ -28,14 +24,3 @@ class BedrockConverseAdapter(Adapter):
         response = await self.runtime.run("converse", modelId=spec.model_id, **body)
         headers = response.pop("ResponseMetadata", {}).get("HTTPHeaders", {})
         return response, headers
-
-    @classmethod
-    def credentials_present(cls, spec: ModelSpec) -> bool:
-        return aws_credentials_present()
-
-    @classmethod
-    def credentials_hint(cls, spec: ModelSpec) -> str:
-        return AWS_HINT
-
-    async def aclose(self) -> None:
-        self.runtime.close()

@@ -8,16 +8,12 @@ from typing import Any
 
 from ..catalog import ModelSpec
 from ..results import FailureKind
-from ._aws import AWS_HINT, BedrockRuntime, aws_credentials_present
-from .base import Adapter, ProviderError
+from ._aws import BedrockAdapter
+from .base import ProviderError
 
 
-class BedrockInvokeAdapter(Adapter):
+class BedrockInvokeAdapter(BedrockAdapter):
     protocol = "bedrock-invoke"
-
-    def __init__(self, *, runtime: BedrockRuntime | None = None, **kw: Any):
-        super().__init__(**kw)
-        self.runtime = runtime or BedrockRuntime(self.max_connections, self.timeout)
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         response = await self.runtime.run(
@@ -25,20 +21,9 @@ class BedrockInvokeAdapter(Adapter):
             contentType="application/json", accept="application/json",
         )
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        payload = response["body"].read()
+        payload = response["body"]
         try:
             return json.loads(payload), headers
         except ValueError:
             raise ProviderError(FailureKind.ANSWER_MISSING, f"response body is not JSON: {payload[:120]!r}",
                                 raw=payload.decode("utf-8", "replace")[:2000]) from None
-
-    @classmethod
-    def credentials_present(cls, spec: ModelSpec) -> bool:
-        return aws_credentials_present()
-
-    @classmethod
-    def credentials_hint(cls, spec: ModelSpec) -> str:
-        return AWS_HINT
-
-    async def aclose(self) -> None:
-        self.runtime.close()

@@ -29,8 +29,20 @@ def record_id(run_id: str, round_index: int, model: str) -> str:
     return f"{run_id}/{round_index:06d}/{model}"
 
 
+class _Serial:
+    """to_dict / from_dict for the store's dataclasses; unknown keys (from a newer writer) are ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        known = cls.__dataclass_fields__  # type: ignore[attr-defined]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
 @dataclass
-class Record:
+class Record(_Serial):
     """One cell of a run and its outcome."""
 
     run_id: str
@@ -60,18 +72,11 @@ class Record:
         return record_id(self.run_id, self.round, self.model)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["id"] = self.id
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Record:
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return {**asdict(self), "id": self.id}
 
 
 @dataclass
-class RunInfo:
+class RunInfo(_Serial):
     run_id: str
     created_at: str
     seed: int
@@ -84,17 +89,10 @@ class RunInfo:
     status: str = "running"  # running | done | interrupted
     store_url: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
-class CleanedText:
+class CleanedText(_Serial):
     """The cleaned layer: one cleaned text per answer, linked to its record; raw answers are never modified."""
 
     record_id: str
@@ -106,13 +104,6 @@ class CleanedText:
     method: str = ""  # cleaner configuration, e.g. "kmeans3+pca2/tfidf-svd seed=0"
     created_at: str = field(default_factory=utc_now)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CleanedText:
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
