@@ -1,0 +1,220 @@
+"""How well does `synthgen clean` keep the right sentence? Measured on hand-labelled answers.
+
+Exact / wrong / lost per kind of padding, per embedder, next to the seed article's own steps (A/B/C) and its
+early "first quoted sentence" attempt, on tests/data/llama2_padded.jsonl (or --data FILE). `--rules` also
+measures the target-cluster rules.
+
+    python benchmarks/bench_clean_eval.py                      # tfidf and minilm (if installed)
+    python benchmarks/bench_clean_eval.py --embedders tfidf --rules
+
+exact: the kept text equals the labelled target (whitespace and wrapping quotes aside), or both are empty.
+wrong: a different text was kept.  lost: no text was kept for an answer that has a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from synthgen.clean import Answer, Cleaner, default_cleaner, seed_baseline, strip_quotes
+from synthgen.clean.split import SentenceSplitter
+from synthgen.clean.steps import TARGET_RULES, KMeansClusterer, PCAReducer
+from synthgen.embed import get_embedder
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llama2_padded.jsonl"
+# Written one answer at a time, after the cleaner was built, with phrasings the generator's pools do not have.
+HELDOUT = DATA.with_name("llama2_heldout.jsonl")
+KIND_ORDER = [
+    "none",
+    "quoted",
+    "preface",
+    "followup",
+    "explanation",
+    "revised",
+    "cutoff",
+    "inline",
+    "mixed",
+    "alternative",
+    "duplicate",
+    "refusal",
+    "empty",
+]
+
+
+def load(path: Path = DATA) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def norm(text: str | None) -> str | None:
+    return None if text is None else " ".join(strip_quotes(text).split())
+
+
+def first_quoted(rows: list[dict]) -> dict[str, str | None]:
+    """The seed's early attempt: the first quoted sentence of the answer, else nothing."""
+    out = {}
+    for r in rows:
+        m = re.search(r"[\"\u201c](.+?)[\"\u201d]", r["response"] or "")
+        out[r["id"]] = m.group(1) if m else None
+    return out
+
+
+def score(rows: list[dict], kept: dict[str, str | None]) -> dict[str, Counter]:
+    by_kind: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        got, want = norm(kept.get(r["id"])), norm(r["target"])
+        outcome = "exact" if got == want else ("lost" if got is None else "wrong")
+        by_kind[r["kind"]][outcome] += 1
+        by_kind["ALL"][outcome] += 1
+    return by_kind
+
+
+def answers(rows: list[dict]) -> list[Answer]:
+    return [Answer(r["id"], r["response"], r.get("finish_reason")) for r in rows]
+
+
+def table(results: dict[str, dict[str, Counter]], kinds: list[str]) -> str:
+    methods = list(results)
+    head = "| kind | n | " + " | ".join(methods) + " |"
+    lines = [head, "|" + "---|" * (len(methods) + 2)]
+    for kind in kinds + ["ALL"]:
+        n = sum(results[methods[0]][kind].values())
+        if not n:
+            continue
+        cells = []
+        for m in methods:
+            c = results[m][kind]
+            cell = f"{100 * c['exact'] / n:.1f}%"
+            extra = [f"{c[k]} {k}" for k in ("wrong", "lost") if c[k]]
+            cells.append(cell + (f" ({', '.join(extra)})" if extra else ""))
+        name = f"**{kind}**" if kind == "ALL" else kind
+        lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def rule_study(
+    rows: list[dict], embedder_name: str, seeds: int = 10, subsets: int = 10, size: int = 120
+) -> str:
+    """For each target rule: how often it names the cluster that truly holds most target sentences, over seeds
+    and random subsets of answers, and what share of all target sentences its cluster holds."""
+    splitter = SentenceSplitter()
+    truth = {r["id"]: norm(r["target"]) for r in rows}
+    hits: dict[str, list[bool]] = defaultdict(list)
+    recall: dict[str, list[float]] = defaultdict(list)
+    rng = np.random.default_rng(12345)
+    for seed in range(seeds):
+        for sub in range(subsets):
+            picked = (
+                rows if sub == 0 else [rows[i] for i in sorted(rng.choice(len(rows), size, replace=False))]
+            )
+            segs = [s for a in answers(picked) for s in splitter.split(a)]
+            x = get_embedder(embedder_name, seed=seed).embed([s.text for s in segs])
+            labels = KMeansClusterer(3, seed).fit_predict(PCAReducer(2, seed).fit_transform(x))
+            is_target = np.array(
+                [truth[s.answer_id] is not None and norm(s.text) == truth[s.answer_id] for s in segs]
+            )
+            per_cluster = [int(is_target[labels == c].sum()) for c in range(labels.max() + 1)]
+            true_cluster = int(np.argmax(per_cluster))
+            for name, rule in TARGET_RULES.items():
+                choice = rule(segs, labels, labels.max() + 1)
+                hits[name].append(choice.cluster == true_cluster)
+                recall[name].append(per_cluster[choice.cluster] / max(1, int(is_target.sum())))
+    lines = [
+        f"target-cluster rules, {embedder_name}: {seeds} seeds x {subsets} answer sets "
+        f"(the full set and {subsets - 1} random subsets of {size})",
+        "| rule | picks the cluster holding most targets | share of targets in the picked cluster |",
+        "|---|---|---|",
+    ]
+    for name in TARGET_RULES:
+        lines.append(f"| {name} | {100 * np.mean(hits[name]):.1f}% | {100 * np.mean(recall[name]):.1f}% |")
+    return "\n".join(lines)
+
+
+def evaluate(
+    rows: list[dict],
+    embedders: list[str],
+    seed: int,
+    context: list[dict] | None = None,
+    show_errors: bool = False,
+) -> tuple[str, dict[str, float]]:
+    """The table for `rows`.
+
+    With `context`, each method cleans context + rows as one run and only `rows` count: unseen answers inside
+    a run of realistic size.
+    """
+    kinds = [k for k in KIND_ORDER if any(r["kind"] == k for r in rows)]
+    kinds += sorted({r["kind"] for r in rows} - set(kinds))
+    results: dict[str, dict[str, Counter]] = {
+        "first quoted (seed's early try)": score(rows, first_quoted(rows))
+    }
+    timings = {}
+    run = (context or []) + rows
+    for name in embedders:
+        for label, make in ((f"seed A/B/C, {name}", seed_baseline), (f"synthgen, {name}", default_cleaner)):
+            cleaner: Cleaner = make(name, seed=seed)
+            t = time.perf_counter()
+            result = cleaner.fit_transform(answers(run))
+            timings[label] = time.perf_counter() - t
+            kept = {a.id: a.text for a in result.answers}
+            results[label] = score(rows, kept)
+            if show_errors and label.startswith("synthgen"):
+                for r in rows:
+                    if norm(kept[r["id"]]) != norm(r["target"]):
+                        print(f"--- {label} {r['id']} [{r['kind']}] {result[r['id']].reason}")
+                        print(f"    want: {r['target']!r}\n    got:  {kept[r['id']]!r}")
+    return table(results, kinds), timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--embedders", default="tfidf,minilm")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rules", action="store_true", help="also measure the target-cluster rules")
+    ap.add_argument("--show-errors", action="store_true")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help=f"labelled JSONL (repeatable); default {DATA.name} and {HELDOUT.name}",
+    )
+    args = ap.parse_args(argv)
+    embedders = []
+    for name in [e.strip() for e in args.embedders.split(",") if e.strip()]:
+        if name == "minilm":
+            try:
+                import sentence_transformers  # noqa: F401
+            except ImportError:
+                print("minilm: sentence-transformers not installed, skipped", file=sys.stderr)
+                continue
+        embedders.append(name)
+    main_rows = load(DATA)
+    plans = (
+        [(path, None) for path in args.data]
+        if args.data
+        else [(DATA, None), (HELDOUT, None), (HELDOUT, main_rows)]
+    )
+    for path, context in plans:
+        rows = load(path)
+        where = f" cleaned inside a run with the {len(context)} answers of {DATA.name}" if context else ""
+        print(
+            f"\n{path.name}: {len(rows)} labelled answers{where}, seed {args.seed}: exact-match rate "
+            "(wrong, lost counts)\n"
+        )
+        text, timings = evaluate(rows, embedders, args.seed, context, args.show_errors)
+        print(text)
+        print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    if args.rules:
+        for name in embedders:
+            print()
+            print(rule_study(main_rows, name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

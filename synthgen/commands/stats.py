@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import json
+
+import click
+
+from .options import catalog_option, store_option
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+@click.command("stats")
+@click.option("--run", "run_id", default="last", show_default=True, metavar="ID|last", help="The run to describe.")
+@click.option("--plots", "plots_dir", default=None, metavar="DIR",
+              help="Write sentiment_split.png, answers_per_model.png and latency_per_model.png here.")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
+@catalog_option
+def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool, catalog_dir: str | None) -> None:
+    """Tables and plots of what a run made: answers per model and sentiment, failures, latency, tokens, cost."""
+    from ..stats import plot_stats, run_stats
+
+    stats = run_stats(run_id, store=store_url, catalog_dir=catalog_dir)
+    paths = plot_stats(stats, plots_dir) if plots_dir else []
+    if as_json:
+        data = stats.to_dict()
+        if paths:
+            data["plots"] = [str(p) for p in paths]
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 100))
+    run = stats.run
+    console.print(f"run [bold]{run.run_id}[/bold] ({run.status}): {run.rounds} rounds x {len(run.models)} models, "
+                  f"seed {run.seed}")
+
+    answers = Table(title="Answers per model and sentiment", title_justify="left")
+    for column in ("model", "model id", "ok", "negative", "positive", "failed", "not run"):
+        answers.add_column(column, justify="left" if column in ("model", "model id") else "right")
+    for m in stats.models.values():
+        answers.add_row(m.model, m.model_id, str(m.ok), str(m.sentiments.get("negative", 0)),
+                        str(m.sentiments.get("positive", 0)), str(m.failed), str(m.not_run))
+    split = stats.sentiments
+    answers.add_row("[bold]all[/bold]", "", str(stats.ok), str(split.get("negative", 0)),
+                    str(split.get("positive", 0)), str(sum(m.failed for m in stats.models.values())),
+                    str(sum(m.not_run for m in stats.models.values())))
+    console.print(answers)
+    if stats.ok:
+        console.print("sentiment split: " + ", ".join(f"{k} {v} ({100 * v / stats.ok:.1f}%)"
+                                                      for k, v in split.items()))
+
+    kinds = list(stats.failures)
+    if kinds:
+        failures = Table(title="Failures by kind", title_justify="left")
+        failures.add_column("model")
+        for kind in kinds:
+            failures.add_column(kind, justify="right")
+        for m in stats.models.values():
+            if m.failures:
+                failures.add_row(m.model, *(str(m.failures.get(kind, 0)) for kind in kinds))
+        console.print(failures)
+    else:
+        console.print("failures: none")
+
+    perf = Table(title="Latency, tokens and cost (ok answers)", title_justify="left")
+    for column in ("model", "latency p50", "p95", "tokens in", "tokens out", "cost"):
+        perf.add_column(column, justify="left" if column == "model" else "right")
+    for m in stats.models.values():
+        tokens_in = str(m.input_tokens) if m.ok > m.without_usage else "-"
+        tokens_out = str(m.output_tokens) if m.ok > m.without_usage else "-"
+        perf.add_row(m.model, _s(m.latency_p50), _s(m.latency_p95), tokens_in, tokens_out, _usd(m.cost_usd))
+    perf.add_row("[bold]all[/bold]", "", "", str(sum(m.input_tokens for m in stats.models.values())),
+                 str(sum(m.output_tokens for m in stats.models.values())), _usd(stats.cost_usd))
+    console.print(perf)
+    notes = []
+    if any(m.cost_usd is None for m in stats.models.values()):
+        notes.append("cost '-': the model table gives no prices (price_input_per_1m / price_output_per_1m)")
+    partial = [f"{m.model} ({m.without_usage})" for m in stats.models.values() if m.without_usage and m.ok]
+    if partial:
+        notes.append("answers without token counts from the provider: " + ", ".join(partial))
+    for note in notes:
+        console.print(f"[dim]{note}[/dim]")
+    for path in paths:
+        console.print(f"wrote {path}")

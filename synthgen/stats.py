@@ -1,0 +1,267 @@
+"""What a run made: answers per model and sentiment, failures by kind, latency, tokens and cost, and three plots.
+
+    >>> from synthgen.api import plot_stats, run_stats
+    >>> stats = run_stats("last", store="sqlite:///synthgen.db")
+    >>> paths = plot_stats(stats, "plots/")
+
+The figures are read from the store (the source of truth); latency, failures and tokens come from the same
+`summarize()` that closes a `generate` run, so the two never disagree. The plots are drawn on matplotlib `Figure`s
+with the Agg canvas directly, not through pyplot, so they never change the backend of the caller (a notebook keeps
+its inline backend).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .catalog import load_catalog
+from .errors import UserError
+from .generate import summarize
+from .store import OK, RunInfo, Store, open_store
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SENTIMENTS = ("negative", "positive")
+COLOURS = {"negative": "#d95f5f", "positive": "#4c9f70"}
+PLOTS = {
+    "sentiment_split": "sentiment_split.png",
+    "answers_per_model": "answers_per_model.png",
+    "latency_per_model": "latency_per_model.png",
+}
+
+
+@dataclass
+class ModelStats:
+    model: str
+    model_id: str = ""
+    ok: int = 0
+    sentiments: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SENTIMENTS, 0))  # ok answers
+    failures: dict[str, int] = field(default_factory=dict)  # failure kind -> records (failed and skipped)
+    not_run: int = 0  # still planned
+    latencies: list[float] = field(default_factory=list)  # seconds, ok answers, store order
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    without_usage: int = 0  # ok answers whose provider reported no token counts
+    price_input_per_1m: float | None = None
+    price_output_per_1m: float | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Cost of the ok answers' reported tokens, where the catalog gives both prices; else None."""
+        if self.price_input_per_1m is None or self.price_output_per_1m is None:
+            return None
+        return (self.input_tokens * self.price_input_per_1m + self.output_tokens * self.price_output_per_1m) / 1e6
+
+
+@dataclass
+class RunStats:
+    run: RunInfo
+    models: dict[str, ModelStats]
+
+    @property
+    def ok(self) -> int:
+        return sum(m.ok for m in self.models.values())
+
+    @property
+    def sentiments(self) -> dict[str, int]:
+        out: dict[str, int] = dict.fromkeys(SENTIMENTS, 0)
+        for m in self.models.values():
+            for sentiment, n in m.sentiments.items():
+                out[sentiment] = out.get(sentiment, 0) + n
+        return out
+
+    @property
+    def failures(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for m in self.models.values():
+            for kind, n in m.failures.items():
+                out[kind] = out.get(kind, 0) + n
+        return dict(sorted(out.items()))
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Total over the models that have prices; None when none has."""
+        costs = [m.cost_usd for m in self.models.values() if m.cost_usd is not None]
+        return sum(costs) if costs else None
+
+    def to_dict(self) -> dict[str, Any]:
+        models = {}
+        for alias, m in self.models.items():
+            data = asdict(m)
+            data.pop("latencies")
+            data["failed"] = m.failed
+            data["cost_usd"] = m.cost_usd
+            models[alias] = data
+        return {"run_id": self.run.run_id, "status": self.run.status, "rounds": self.run.rounds,
+                "seed": self.run.seed, "ok": self.ok, "sentiments": self.sentiments, "failures": self.failures,
+                "cost_usd": self.cost_usd, "models": models}
+
+
+def run_stats(run: str | None = "last", *, store: str | Store | None = None,
+              catalog_dir: str | None = None) -> RunStats:
+    """Per-model figures of a run (`last` or None: the latest run), read from the store."""
+    owns_store = not isinstance(store, Store)
+    handle = open_store(store, create=False) if owns_store else store
+    try:
+        info = handle.resolve_run(run)
+        summary = summarize(handle, info)
+        models = {alias: ModelStats(alias) for alias in summary.models}
+        for rec in handle.records(info.run_id):
+            stats = models[rec.model]
+            stats.model_id = stats.model_id or rec.model_id
+            if rec.status != OK:
+                continue
+            stats.sentiments[rec.sentiment] = stats.sentiments.get(rec.sentiment, 0) + 1
+            if rec.latency_s is not None:
+                stats.latencies.append(rec.latency_s)
+            if rec.input_tokens is None and rec.output_tokens is None:
+                stats.without_usage += 1
+    finally:
+        if owns_store:
+            handle.close()
+    try:
+        catalog = load_catalog(catalog_dir)
+    except UserError:
+        catalog = None  # figures without prices beat no figures
+    for alias, stats in models.items():
+        s = summary.models[alias]
+        stats.ok, stats.failures, stats.not_run = s.ok, dict(sorted(s.failures.items())), s.planned
+        stats.latency_p50, stats.latency_p95 = s.latency_p50, s.latency_p95
+        stats.input_tokens, stats.output_tokens = s.input_tokens, s.output_tokens
+        spec = catalog.get(alias) if catalog is not None else None
+        if spec is not None:
+            stats.model_id = stats.model_id or spec.model_id
+            stats.price_input_per_1m, stats.price_output_per_1m = spec.price_input_per_1m, spec.price_output_per_1m
+    return RunStats(run=info, models=models)
+
+
+# --- plots ---------------------------------------------------------------------------------------------------------
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _empty(ax, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_axis_off()
+
+
+def sentiment_split_figure(stats: RunStats) -> Figure:
+    """Pie of the ok answers' sentiments (the article's first plot)."""
+    fig = _figure(5, 4.2)
+    ax = fig.add_subplot()
+    counts = {k: v for k, v in stats.sentiments.items() if v}
+    if not counts:
+        _empty(ax, "no ok answers")
+    else:
+        total = sum(counts.values())
+        ax.pie(list(counts.values()), labels=[f"{k}\n{v}" for k, v in counts.items()],
+               colors=[COLOURS.get(k, "#999999") for k in counts], autopct=lambda p: f"{p:.1f}%",
+               startangle=90, counterclock=False, wedgeprops={"edgecolor": "white"})
+        ax.set_aspect("equal")
+        ax.set_title(f"Sentiment split: {total} answers")
+    fig.suptitle(f"run {stats.run.run_id}", fontsize=8, color="grey")
+    return fig
+
+
+def answers_per_model_figure(stats: RunStats) -> Figure:
+    """Grouped bars: ok answers per model, one bar per sentiment."""
+    models = list(stats.models)
+    fig = _figure(max(5.0, 1.1 * len(models) + 2), 4.2)
+    ax = fig.add_subplot()
+    if not models:
+        _empty(ax, "no models")
+        return fig
+    sentiments = list(dict.fromkeys([*SENTIMENTS, *(k for m in stats.models.values() for k in m.sentiments)]))
+    width = 0.8 / len(sentiments)
+    for i, sentiment in enumerate(sentiments):
+        xs = [j + (i - (len(sentiments) - 1) / 2) * width for j in range(len(models))]
+        heights = [stats.models[m].sentiments.get(sentiment, 0) for m in models]
+        bars = ax.bar(xs, heights, width, label=sentiment, color=COLOURS.get(sentiment, "#999999"))
+        ax.bar_label(bars, fontsize=8, padding=1)
+    ax.set_xticks(range(len(models)))
+    ax.set_xticklabels(models, rotation=30 if len(models) > 4 else 0, ha="right" if len(models) > 4 else "center")
+    ax.set_ylabel("ok answers")
+    ax.set_title("Answers per model and sentiment")
+    ax.margins(y=0.12)  # room for the bar labels
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    fig.legend(loc="outside lower center", ncols=len(sentiments), frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(f"run {stats.run.run_id}", fontsize=8, color="grey")
+    return fig
+
+
+def latency_figure(stats: RunStats) -> Figure:
+    """Latency distribution per model (box, with each answer as a dot) and the median marked and written."""
+    import numpy as np
+
+    models = [m for m in stats.models if stats.models[m].latencies]
+    fig = _figure(max(5.0, 1.1 * len(models) + 2), 4.5)
+    ax = fig.add_subplot()
+    if not models:
+        _empty(ax, "no latencies recorded")
+        return fig
+    data = [stats.models[m].latencies for m in models]
+    positions = list(range(1, len(models) + 1))
+    ax.boxplot(data, positions=positions, widths=0.55, showfliers=False, patch_artist=True,
+               boxprops={"facecolor": "#dde6f0", "edgecolor": "#4a6785"}, medianprops={"color": "#4a6785"},
+               whiskerprops={"color": "#4a6785"}, capprops={"color": "#4a6785"})
+    rng = np.random.default_rng(0)  # fixed jitter: the same run draws the same picture
+    for pos, values in zip(positions, data, strict=True):
+        shown = values if len(values) <= 2000 else list(rng.choice(values, 2000, replace=False))
+        ax.scatter(pos + rng.uniform(-0.18, 0.18, len(shown)), shown, s=6, alpha=0.35, color="#333333",
+                   linewidths=0, zorder=2)
+    medians = [float(np.median(v)) for v in data]
+    ax.scatter(positions, medians, marker="D", s=36, color="#c0392b", zorder=3, label="median")
+    for pos, median in zip(positions, medians, strict=True):
+        ax.annotate(f"{median:.2f}s", (pos, median), xytext=(10, 0), textcoords="offset points", va="center",
+                    fontsize=8, color="#c0392b", zorder=4,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+    ax.set_xticks(positions)
+    ax.set_xticklabels(models, rotation=30 if len(models) > 4 else 0, ha="right" if len(models) > 4 else "center")
+    ax.set_ylabel("latency of an ok answer (s)")
+    ax.set_title("Latency per model (median marked)")
+    fig.legend(loc="outside lower center", frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(f"run {stats.run.run_id}", fontsize=8, color="grey")
+    return fig
+
+
+def figures(stats: RunStats) -> dict[str, Figure]:
+    """The three plots as matplotlib figures, by name (the keys of PLOTS)."""
+    return {"sentiment_split": sentiment_split_figure(stats), "answers_per_model": answers_per_model_figure(stats),
+            "latency_per_model": latency_figure(stats)}
+
+
+def plot_stats(stats: RunStats, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write the three PNGs (sentiment split, answers per model and sentiment, latency per model) to `out_dir`."""
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--plots {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+        paths = []
+        for name, fig in figures(stats).items():
+            path = out / PLOTS[name]
+            fig.savefig(path, format="png")
+            paths.append(path)
+    except OSError as exc:
+        raise UserError(f"--plots {out}: cannot write ({exc.strerror or exc})") from None
+    return paths

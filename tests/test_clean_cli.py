@@ -1,0 +1,221 @@
+"""`synthgen clean` through the CLI: the store's cleaned layer (round trip), file mode, bad input (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from synthgen.store import OK, Record, RunInfo, open_store, utc_now
+
+DATA = Path(__file__).parent / "data" / "llama2_padded.jsonl"
+ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNTHGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SYNTHGEN_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env, no synthgen.db of the checkout
+
+
+def _store_with_run(
+    tmp_path: Path, run_id: str = "run-1", llama_rows=ROWS, failed_model: str | None = None
+) -> str:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    models = ["llama2", "gpt-4"] + ([failed_model] if failed_model else [])
+    cells = []
+    for rnd in range(len(llama_rows)):
+        for model in models:
+            cells.append(
+                Record(
+                    run_id=run_id,
+                    round=rnd,
+                    model=model,
+                    model_id=f"id-{model}",
+                    sentiment="positive",
+                    topics=[{"category": "c", "topic": "t"}],
+                    prompt="p",
+                )
+            )
+    run = RunInfo(
+        run_id=run_id,
+        created_at=utc_now(),
+        seed=0,
+        rounds=len(llama_rows),
+        models=models,
+        template="sentiment",
+        template_text="...",
+        topics_source="sentiment",
+    )
+    with open_store(url) as store:
+        store.create_run(run, cells)
+        for cell, rnd in zip(cells, [c.round for c in cells], strict=True):
+            row = llama_rows[rnd]
+            if cell.model == failed_model:
+                cell.status, cell.failure_kind = "failed", "throttled"
+            else:
+                cell.status = OK
+                cell.text = (
+                    row["response"] if cell.model == "llama2" else (row["target"] or "A plain sentence.")
+                )
+                cell.finish_reason = row["finish_reason"]
+            store.put_record(cell)
+    return url
+
+
+def _norm(text):
+    from synthgen.clean import strip_quotes
+
+    return None if text is None else " ".join(strip_quotes(text).split())
+
+
+def test_clean_writes_one_cleaned_text_per_answer_and_leaves_raw_answers_alone(tmp_path, capsys):
+    url = _store_with_run(tmp_path)
+    with open_store(url, create=False) as store:
+        before = {r.id: r.text for r in store.records("run-1")}
+    assert (
+        run_cli("clean", "--model", "llama2", "--store", url, "--json", "--plot", str(tmp_path / "c.png"))
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["answers"] == len(ROWS) and sum(summary["paths"].values()) == len(ROWS)
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+    with open_store(url, create=False) as store:
+        cleaned = store.cleaned("run-1", model="llama2")
+        assert store.cleaned("run-1", model="gpt-4") == {}
+        after = {r.id: r.text for r in store.records("run-1")}
+        ids = [r.id for r in store.records("run-1", model="llama2")]
+    assert after == before
+    assert sorted(cleaned) == sorted(ids)
+    truth = {rid: row["target"] for rid, row in zip(ids, ROWS, strict=True)}
+    exact = sum(_norm(c.text) == _norm(truth[rid]) for rid, c in cleaned.items())
+    assert exact / len(ROWS) >= 0.98
+    for c in cleaned.values():
+        assert c.run_id == "run-1" and c.model == "llama2" and c.reason and "seed=0" in c.method
+        assert c.text is not None or c.reason.split(":")[0] in (
+            "empty",
+            "refusal",
+            "no-sentence",
+            "no-target",
+        )
+
+
+def test_cleaning_again_replaces_the_layer_and_gives_the_same_texts(tmp_path, capsys):
+    url = _store_with_run(tmp_path)
+    assert run_cli("clean", "--model", "llama2", "--store", url, "--run", "run-1") == 0
+    report = capsys.readouterr().out
+    assert "clusters" in report and "selection paths" in report and "target" in report
+    with open_store(url, create=False) as store:
+        first = {k: (v.text, v.reason) for k, v in store.cleaned("run-1").items()}
+    assert run_cli("clean", "--model", "llama2", "--store", url, "--run", "last", "--json") == 0
+    with open_store(url, create=False) as store:
+        second = {k: (v.text, v.reason) for k, v in store.cleaned("run-1").items()}
+    assert first == second and len(second) == len(ROWS)
+
+
+def test_a_generated_llama2_run_is_cleaned_to_the_server_sentences(provider_server, tmp_path, capsys):
+    """End to end: generate against the local provider server, whose llama2 wraps each sentence in chatter."""
+    from provider_server import make_answer
+
+    from synthgen.generate import generate
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    generate(rounds=60, models=["llama2", "gpt-4"], store=url, seed=11)
+    assert run_cli("clean", "--model", "llama2", "--store", url, "--json") == 0
+    with open_store(url, create=False) as store:
+        run = store.resolve_run("last")
+        records = {r.id: r for r in store.records(run.run_id, model="llama2", status="ok")}
+        cleaned = store.cleaned(run.run_id, model="llama2")
+    assert len(records) == 60 and sorted(cleaned) == sorted(records)
+    padded = 0
+    for rid, rec in records.items():
+        # the catalog sends llama2 its prompt as "[INST] {prompt} [/INST]"; the server's sentence depends on
+        # it
+        want = make_answer(f"[INST] {rec.prompt} [/INST]", rec.model_id, chatter=False)
+        padded += rec.text.strip() != want
+        assert cleaned[rid].text == want, (rec.text, cleaned[rid].reason)
+    assert padded > 30
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "mistral"], "--model mistral: not in run run-1 (its models: llama2, gpt-4, titan)"),
+        (["--model", "titan"], "--model titan: no successful answers in run run-1"),
+        (["--model", "llama2", "--run", "nope"], "--run nope: no such run"),
+        (["--model", "llama2", "--output", "x.jsonl"], "--output needs --input"),
+        ([], "--model ALIAS is required"),
+        (["--model", "llama2", "--embedder", "openai-compatible"], "SYNTHGEN_EMBED_BASE_URL"),
+    ],
+)
+def test_bad_store_input_is_one_clear_line_exit_2_and_nothing_written(
+    tmp_path, capsys, monkeypatch, argv, message
+):
+    monkeypatch.delenv("SYNTHGEN_EMBED_BASE_URL", raising=False)
+    url = _store_with_run(tmp_path, llama_rows=ROWS[:30], failed_model="titan")
+    assert run_cli("clean", "--store", url, *argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    with open_store(url, create=False) as store:
+        assert store.cleaned("run-1") == {}
+
+
+def test_a_missing_store_is_refused_without_creating_one(tmp_path, capsys):
+    assert run_cli("clean", "--model", "llama2", "--store", f"sqlite:///{tmp_path / 'none.db'}") == 2
+    assert "no such database" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+
+
+def _write(path: Path, rows) -> Path:
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8"
+    )
+    return path
+
+
+def test_file_mode_writes_one_line_per_input_line_in_order(tmp_path, capsys):
+    src = _write(tmp_path / "in.jsonl", [{"id": r["id"], "response": r["response"]} for r in ROWS])
+    out = tmp_path / "out" / "cleaned.jsonl"
+    assert run_cli("clean", "--input", str(src), "--output", str(out)) == 0
+    assert "selection paths" in capsys.readouterr().out
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [x["id"] for x in lines] == [r["id"] for r in ROWS]
+    assert all(set(x) == {"id", "text", "dropped", "reason"} for x in lines)
+    exact = sum(_norm(x["text"]) == _norm(r["target"]) for x, r in zip(lines, ROWS, strict=True))
+    assert exact / len(ROWS) >= 0.98
+    empty = next(x for x, r in zip(lines, ROWS, strict=True) if r["kind"] == "empty")
+    assert empty["text"] is None and empty["reason"].startswith("empty")
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"id": 1, "response": "ok."}, "{not json"], "line 2: not JSON"),
+        ([{"id": 1, "response": "ok."}, "", "[1, 2]"], "line 3: expected an object"),
+        ([{"response": "ok."}], 'line 1: no "id"'),
+        ([{"id": "a", "text": "ok."}], 'line 1: no "response" field'),
+        ([{"id": "a", "response": 5}], 'line 1: "response" must be a string or null'),
+        ([{"id": "a", "response": "x."}, {"id": "a", "response": "y."}], "line 2: id 'a' appears twice"),
+        ([], "no answers in the file"),
+    ],
+)
+def test_a_malformed_input_file_names_the_line_exits_2_and_writes_nothing(tmp_path, capsys, rows, message):
+    src = _write(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    assert run_cli("clean", "--input", str(src), "--output", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --input") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_file_mode_needs_both_paths_and_a_readable_file(tmp_path, capsys):
+    assert run_cli("clean", "--input", str(tmp_path / "in.jsonl")) == 2
+    assert "--input needs --output" in capsys.readouterr().err
+    assert (
+        run_cli("clean", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o.jsonl"))
+        == 2
+    )
+    assert "cannot read" in capsys.readouterr().err
