@@ -37,6 +37,7 @@ def test_walkthrough_notebook_runs_top_to_bottom_offline(monkeypatch, tmp_path):
         for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
     )
     assert "offline: the six seed models answer from" in outputs
+    assert "24 of 24 llama2 answers kept one sentence" in outputs  # ROUNDS = 24: the clean cell ran
     assert "DatasetDict" in outputs and "train" in outputs and "test" in outputs
     images = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
               if "image/png" in out.get("data", {})]

@@ -5,6 +5,8 @@
     result["a1"].text        # 'I love Mondays.'
     print(result.explain("a1"))
 
+    done = clean_run("llama2", "last", store="sqlite:///synthgen.db")   # store mode: writes the cleaned layer
+
 Pipeline (each step swappable, one seed): SentenceSplitter -> embedder (synthgen.embed) -> PCAReducer ->
 KMeansClusterer -> target-cluster rule (coverage) -> ScoredSelector -> verify. `seed_baseline()` runs the
 seed's own steps A/B/C for comparison.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from .pipeline import Cleaner, clean, default_cleaner, seed_baseline, verify
 from .result import AnswerResult, CleanResult, ClusterSummary
+from .run import RunCleaning, clean_run
 from .select import Choice, ScoredSelector, SeedSelector, boilerplate_density
 from .split import Answer, LineSplitter, Segment, SentenceSplitter, strip_quotes
 from .steps import TARGET_RULES, KMeansClusterer, PCAReducer, TargetChoice
@@ -36,6 +39,8 @@ __all__ = [
     "default_cleaner",
     "seed_baseline",
     "clean",
+    "clean_run",
+    "RunCleaning",
     "verify",
     "CleanResult",
     "AnswerResult",

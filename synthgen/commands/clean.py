@@ -81,7 +81,7 @@ def cmd(
     File mode:   synthgen clean --input answers.jsonl --output cleaned.jsonl
     Raw answers are never modified.
     """
-    from ..clean import Answer, default_cleaner
+    from ..clean import default_cleaner
     from ..clean.report import plot_clusters, print_report
 
     if output_path and not input_path:
@@ -96,30 +96,17 @@ def cmd(
     if embed_model:
         opts["model"] = embed_model
 
-    cleaner = default_cleaner(embedder, seed=seed, embedder_opts=opts)
     if input_path:
         answers = read_answers(Path(input_path))
-        result = cleaner.fit_transform(answers)
+        result = default_cleaner(embedder, seed=seed, embedder_opts=opts).fit_transform(answers)
         _write_jsonl(Path(output_path), result.to_jsonl())
         title = f"{input_path} -> {output_path}"
     else:
-        from ..store import open_store
+        from ..clean.run import clean_run
 
-        with open_store(store_url or DEFAULT_STORE, create=False) as store:
-            run = store.resolve_run(run_id)
-            counts = store.counts(run.run_id)
-            if model not in run.models and model not in counts:
-                known = ", ".join(run.models) or "none"
-                raise UserError(f"--model {model}: not in run {run.run_id} (its models: {known})")
-            records = [r for r in store.records(run.run_id, model=model, status="ok")]
-            if not records:
-                by = counts.get(model, {})
-                detail = ", ".join(f"{n} {s}" for s, n in sorted(by.items())) or "no records"
-                raise UserError(f"--model {model}: no successful answers in run {run.run_id} ({detail})")
-            answers = [Answer(r.id, r.text, r.finish_reason) for r in records]
-            result = cleaner.fit_transform(answers)
-            store.put_cleaned(result.cleaned_texts(run.run_id, model))
-            title = f"{model} in run {run.run_id} -> cleaned layer of {store.url}"
+        done = clean_run(model, run_id, store=store_url or DEFAULT_STORE, embedder=embedder, seed=seed,
+                         embedder_opts=opts)
+        result, title = done.result, done.title
     if plot_path:
         plot_clusters(result, plot_path, title=title)
     if as_json:
