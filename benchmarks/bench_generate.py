@@ -3,8 +3,10 @@
     python benchmarks/bench_generate.py [--rounds 200] [--concurrency 64] [--seed-rounds 200]
 
 Reports, in one run: wall time at concurrency C, the ideal N x L / C, their ratio, client CPU per request, the
-same work done the seed's way (rounds one after another, the six models of a round in parallel), and the run
-with 10% 429 and 5% 500 injected (wall time against the fault-free run, records lost).
+same work done the seed's way (rounds one after another, the six models of a round in parallel), the run
+with 10% 429 and 5% 500 injected (wall time against the fault-free run, records lost), and the SDK floor: the same
+requests sent with the bare SDKs (boto3 in a thread pool, httpx, the openai SDK) at the same concurrency, with no
+planning, rate control or store, so synthgen's own CPU per request is the difference.
 """
 
 from __future__ import annotations
@@ -85,6 +87,65 @@ def run_seed_way(rounds: int, db: str) -> float:
     return time.perf_counter() - t0
 
 
+def run_sdk_floor(rounds: int, concurrency: int) -> tuple[float, float, int]:
+    """The same requests through the bare SDKs: what any client built on boto3, httpx and openai pays."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    import openai
+    from botocore.config import Config
+
+    from synthgen.store import RunInfo, utc_now
+
+    catalog = load_catalog()
+    specs = [catalog[m] for m in MODELS]
+    run = RunInfo("floor", utc_now(), 1, rounds, MODELS, "sentiment", "", "sentiment")
+    adapters = Adapters()
+    jobs = [(catalog[c.model], adapters.for_spec(catalog[c.model]).build_body(catalog[c.model], c.prompt))
+            for c in plan_cells(run, specs, "sentiment", "sentiment")]
+    config = Config(retries={"total_max_attempts": 1}, max_pool_connections=concurrency)
+    bedrock = boto3.client("bedrock-runtime", region_name=os.environ["AWS_REGION"], config=config)
+    pool = ThreadPoolExecutor(concurrency)
+    gemini_url = os.environ["GEMINI_BASE_URL"]
+
+    def invoke(model_id: str, body: dict) -> dict:
+        return json.loads(bedrock.invoke_model(modelId=model_id, body=json.dumps(body).encode(),
+                                               contentType="application/json")["body"].read())
+
+    async def send_all() -> int:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        http = httpx.AsyncClient(limits=limits, timeout=60)
+        oai = openai.AsyncOpenAI(max_retries=0, http_client=httpx.AsyncClient(limits=limits, timeout=60))
+        gate = asyncio.Semaphore(concurrency)
+        loop = asyncio.get_running_loop()
+
+        async def one(spec, body) -> bool:
+            async with gate:
+                if spec.protocol == "bedrock-invoke":
+                    data = await loop.run_in_executor(pool, invoke, spec.model_id, body)
+                elif spec.protocol == "gemini":
+                    r = await http.post(f"{gemini_url}/v1beta/models/{spec.model_id}:generateContent", json=body,
+                                        headers={"x-goog-api-key": os.environ["GEMINI_API_KEY"]})
+                    data = r.json()
+                else:
+                    r = await oai.post("/chat/completions", body=body, cast_to=httpx.Response)
+                    data = r.json()
+                return bool(data)
+
+        try:
+            return sum(await asyncio.gather(*(one(spec, body) for spec, body in jobs)))
+        finally:
+            await http.aclose()
+            await oai.close()
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    ok = asyncio.run(send_all())
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    pool.shutdown()
+    return wall, cpu, ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=200)
@@ -110,6 +171,13 @@ def main() -> None:
             fwall, fcpu, fok = run_synthgen(args.rounds, args.concurrency, f"{tmp}/faults.db")
             fsent = server_requests(url)
             rows.append(("synthgen, 10% 429 + 5% 500", fwall, fwall / ideal, fcpu / fsent * 1000, fok, n - fok))
+            configure(url, latency=args.latency, jitter=args.jitter)
+            run_sdk_floor(2, args.concurrency)  # warm: imports, first connections
+            configure(url, latency=args.latency, jitter=args.jitter)
+            lwall, lcpu, lok = run_sdk_floor(args.rounds, args.concurrency)
+            lsent = server_requests(url)
+            rows.append(("bare SDKs (floor: no plan, rate control or store)", lwall, lwall / ideal,
+                         lcpu / lsent * 1000, lok, n - lok))
             if args.seed_rounds:
                 configure(url, latency=args.latency, jitter=args.jitter)
                 swall = run_seed_way(args.seed_rounds, f"{tmp}/seed.db")
@@ -125,8 +193,10 @@ def main() -> None:
         print(f"| {name} | {wall:.2f} | {ratio:.2f} | {cpu_ms:.2f} | {ok if ok is not None else '-'} "
               f"| {lost if lost is not None else '-'} |")
     print(f"\nfaults / fault-free wall: {rows[1][1] / rows[0][1]:.2f}x")
-    if len(rows) > 2:
-        print(f"seed's way / synthgen: {rows[2][1] / rows[0][1]:.1f}x slower")
+    print(f"client CPU per request, synthgen / bare SDKs: {rows[0][3] / rows[2][3]:.2f}x "
+          f"(synthgen's own share: {rows[0][3] - rows[2][3]:.2f} ms per request)")
+    if len(rows) > 3:
+        print(f"seed's way / synthgen: {rows[3][1] / rows[0][1]:.1f}x slower")
 
 
 if __name__ == "__main__":

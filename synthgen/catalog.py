@@ -19,11 +19,16 @@ from .paths import data_dir
 
 PROTOCOLS = ("bedrock-invoke", "bedrock-converse", "gemini", "openai-chat", "llama-cpp")
 
-_FIELDS = {
-    "protocol", "model_id", "description", "base", "params", "body", "params_at", "prompt_format", "system",
-    "answer_path", "finish_path", "usage_input", "usage_output", "max_concurrency", "base_url", "base_url_env",
-    "api_key_env", "key_optional", "options", "price_input_per_1m", "price_output_per_1m",
+# Every field an entry (or a protocol's defaults) may set, and the TOML type it must have.
+_STRING, _TABLE, _BOOL, _INTEGER, _NUMBER = "a string", "a table", "true or false", "a positive integer", "a number"
+_FIELD_TYPES = {
+    "protocol": _STRING, "model_id": _STRING, "description": _STRING, "base": _STRING, "params": _TABLE,
+    "body": _TABLE, "params_at": _STRING, "prompt_format": _STRING, "system": _STRING, "answer_path": _STRING,
+    "finish_path": _STRING, "usage_input": _STRING, "usage_output": _STRING, "max_concurrency": _INTEGER,
+    "base_url": _STRING, "base_url_env": _STRING, "api_key_env": _STRING, "key_optional": _BOOL,
+    "options": _TABLE, "price_input_per_1m": _NUMBER, "price_output_per_1m": _NUMBER,
 }
+_FIELDS = set(_FIELD_TYPES)
 
 
 def copy_tree(value: Any) -> Any:
@@ -113,8 +118,36 @@ def _read_table(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc}); fix the file or remove it from the catalog") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                        "save the model table as UTF-8") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read model table ({exc.strerror})") from None
+
+
+def _type_ok(value: Any, expected: str) -> bool:
+    if expected == _STRING:
+        return isinstance(value, str)
+    if expected == _TABLE:
+        return isinstance(value, dict)
+    if expected == _BOOL:
+        return isinstance(value, bool)
+    if expected == _INTEGER:  # TOML's true is a Python int too: not a concurrency
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _check_fields(fields: Mapping[str, Any], where: str) -> None:
+    """Every field known and of its type, named by file and table, before anything is merged or built."""
+    unknown = set(fields) - _FIELDS
+    if unknown:
+        raise UserError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_FIELDS)}")
+    for name, value in fields.items():
+        expected = _FIELD_TYPES[name]
+        if not _type_ok(value, expected):
+            shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+            raise UserError(f"{where}.{name} is {shown}; it must be {expected}"
+                            + (" (not negative)" if expected == _NUMBER else ""))
 
 
 def _table_files(directory: Path) -> list[Path]:
@@ -140,11 +173,20 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
             unknown = set(table) - {"protocols", "models"}
             if unknown:
                 raise UserError(f"{path}: unknown top-level key(s) {sorted(unknown)}; use [protocols.X] or [models.X]")
+            for key in ("protocols", "models"):
+                if not isinstance(table.get(key, {}), dict):
+                    raise UserError(f"{path}: `{key}` must be a table of tables: write [{key}.NAME] sections")
             for name, defaults in table.get("protocols", {}).items():
+                if name not in PROTOCOLS:
+                    raise UserError(f"{path}: [protocols.{name}] is not a protocol; use one of {', '.join(PROTOCOLS)}")
+                if not isinstance(defaults, dict):
+                    raise UserError(f"{path}: protocols.{name} must be a table of field defaults")
+                _check_fields(defaults, f"{path}: protocols.{name}")
                 protocols[name] = deep_merge(protocols.get(name, {}), defaults)
             for alias, entry in table.get("models", {}).items():
                 if not isinstance(entry, dict):
                     raise UserError(f"{path}: models.{alias} must be a table")
+                _check_fields(entry, f"{path}: models.{alias}")
                 raw[alias] = (entry, path)
     specs = {alias: _build(alias, raw, protocols, set()) for alias in raw}
     return Catalog(dict(sorted(specs.items())))
@@ -167,26 +209,14 @@ def _build(alias: str, raw: dict, protocols: dict[str, dict[str, Any]], seen: se
     _, path = raw[alias]
     entry = _resolve(alias, raw, seen)
     where = f"{path}: models.{alias}"
-    unknown = set(entry) - _FIELDS
-    if unknown:
-        raise UserError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_FIELDS)}")
     protocol = entry.get("protocol")
     if protocol not in PROTOCOLS:
         raise UserError(f"{where}.protocol is {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     merged = deep_merge(protocols.get(protocol, {}), entry)
     merged.pop("base", None)
     for required in ("model_id", "answer_path"):
-        if not isinstance(merged.get(required), str) or not merged[required]:
+        if not merged.get(required):
             raise UserError(f"{where}.{required} is missing; every model needs one")
     if "{prompt}" not in merged.get("prompt_format", "{prompt}"):
         raise UserError(f"{where}.prompt_format must contain {{prompt}}")
-    for key in ("params", "body", "options"):
-        if key in merged and not isinstance(merged[key], dict):
-            raise UserError(f"{where}.{key} must be a table")
-    conc = merged.get("max_concurrency", 16)
-    if not isinstance(conc, int) or conc < 1:
-        raise UserError(f"{where}.max_concurrency must be a positive integer")
-    try:
-        return ModelSpec(alias=alias, source=str(path), **merged)
-    except TypeError as exc:  # a field of the wrong shape
-        raise UserError(f"{where}: {exc}") from None
+    return ModelSpec(alias=alias, source=str(path), **merged)

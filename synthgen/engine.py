@@ -2,12 +2,15 @@
 
 Each outcome is written to the store (awaited) before anyone is told about it, so a count on screen is always a
 record on disk. Throttling and transient failures are retried with backoff; a model that keeps failing is stopped
-by its circuit breaker and its remaining cells are stored as skipped, with the reason.
+by its circuit breaker and its remaining cells are stored as skipped, with the reason. An exception nobody
+expected from one call is that cell's failure (kind `error`), not the run's end. A store that cannot take a write
+after its own retries stops the whole run with one StoreUnavailable: what was stored stays, the rest is resumable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -15,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .adapters import Adapters
+from .adapters.base import error_result
 from .catalog import ModelSpec
 from .prompt import RoundPlan, Topic
 from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate
 from .results import CallResult, Failure, FailureKind
 from .secrets import redact
-from .store import FAILED, OK, SKIPPED, Record, Store
+from .store import FAILED, OK, SKIPPED, Record, Store, StoreUnavailable
 
 
 @dataclass
@@ -78,6 +82,9 @@ class Engine:
         self._global: Gate | None = None
         self._writer = ThreadPoolExecutor(max_workers=getattr(store, "max_writers", 1),
                                           thread_name_prefix="store")
+        self.stored = 0  # outcomes written by this engine (counted in the writer threads)
+        self._stored_lock = threading.Lock()
+        self._store_down: StoreUnavailable | None = None
 
     async def run(self, cells: list[Record]) -> None:
         """Run these cells to an outcome each (ok, failed or skipped), storing every outcome as it happens."""
@@ -89,9 +96,15 @@ class Engine:
             async with asyncio.TaskGroup() as group:
                 for alias, model_cells in by_model.items():
                     group.create_task(self._feed(alias, model_cells, group))
+        except BaseExceptionGroup as errors:
+            # every writer that met the dead store says so: the run stops with the first, once
+            others = errors.split(StoreUnavailable)[1]
+            if self._store_down is not None and others is None:
+                raise self._store_down from None
+            raise
         finally:
             await self.adapters.aclose()
-            self._writer.shutdown(wait=True)
+            self._writer.shutdown(wait=True, cancel_futures=self._store_down is not None)
 
     async def _feed(self, alias: str, cells: list[Record], group: asyncio.TaskGroup) -> None:
         lane = self.lanes[alias]
@@ -104,7 +117,6 @@ class Engine:
 
     async def _run_cell(self, lane: ModelLane, cell: Record, _: float) -> None:
         spec = lane.spec
-        adapter = self.adapters.for_spec(spec)
         plan = _plan_of(cell)
         attempts = cell.attempts
         holding = True  # the lane slot the feeder acquired for us
@@ -121,7 +133,11 @@ class Engine:
                 try:
                     sent_at = time.monotonic()
                     self.on_event(Event("start", spec.alias))
-                    result = await adapter.call(spec, cell.prompt, self.params.get(spec.alias), round=plan)
+                    try:
+                        adapter = self.adapters.for_spec(spec)
+                        result = await adapter.call(spec, cell.prompt, self.params.get(spec.alias), round=plan)
+                    except Exception as exc:  # noqa: BLE001 - one model's surprise must not stop the others
+                        result = error_result(spec, {}, exc, time.monotonic() - sent_at)
                 finally:
                     self._global.release()
                 attempts += 1
@@ -152,9 +168,25 @@ class Engine:
 
     async def _store(self, record: Record) -> None:
         loop = asyncio.get_running_loop()
+        write = loop.run_in_executor(self._writer, self._put, record)
+        # an outcome nobody awaits any more (the run was stopped around it) is not worth a warning
+        write.add_done_callback(lambda done: done.cancelled() or done.exception())
         # shield: once a write has started it finishes, even when Ctrl-C cancels the run around it
-        await asyncio.shield(loop.run_in_executor(self._writer, self.store.put_record, record))
+        await asyncio.shield(write)
         self.on_event(Event("stored", record.model, record=record))
+
+    def _put(self, record: Record) -> None:
+        """In a writer thread: once the store has failed, later writes fail at once instead of each waiting."""
+        if self._store_down is not None:
+            raise self._store_down
+        try:
+            self.store.put_record(record)
+        except StoreUnavailable as exc:
+            if self._store_down is None:
+                self._store_down = exc
+            raise
+        with self._stored_lock:
+            self.stored += 1
 
     @staticmethod
     def _outcome(cell: Record, result: CallResult, attempts: int) -> Record:

@@ -7,19 +7,21 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets as _random_token
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .adapters import credentials_status
+from .adapters import check_config, credentials_status
 from .catalog import Catalog, ModelSpec, load_catalog
 from .engine import Engine, EngineConfig, Event
 from .errors import UserError
-from .prompt import load_template, load_topics, plan_run
-from .store import OK, PLANNED, Record, RunInfo, Store, open_store, utc_now
+from .prompt import Template, load_template, load_topics, plan_run
+from .store import DEFAULT_STORE, OK, PLANNED, Record, RunInfo, Store, StoreUnavailable, open_store, utc_now
 
 LOCAL_DEFAULT = "local-gemma"
 
@@ -48,10 +50,39 @@ def default_models(catalog: Catalog) -> tuple[list[str], str | None]:
 
 
 def check_credentials(specs: Sequence[ModelSpec]) -> None:
+    """Every model's credentials present and its endpoint usable, before anything is planned or stored."""
     for spec in specs:
         present, hint = credentials_status(spec)
         if not present:
             raise UserError(f"--models {spec.alias}: credentials missing; {hint}")
+    for spec in specs:
+        check_config(spec)
+
+
+def check_settings(concurrency: int, max_attempts: int, timeout: float) -> None:
+    if concurrency < 1:
+        raise UserError(f"--concurrency {concurrency}: must be at least 1")
+    if max_attempts < 1:
+        raise UserError(f"--max-attempts {max_attempts}: must be at least 1 (1 = no retries)")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise UserError(f"--timeout {timeout:g}: must be a positive number of seconds")
+
+
+def select_models(catalog: Catalog, models: Sequence[str] | None) -> tuple[list[ModelSpec], str | None]:
+    """The named models (or the default set) and a note for the user; at least one, none twice."""
+    if models:
+        specs = catalog.select(models)
+        if not specs:
+            raise UserError(f"--models {','.join(models)}: names no model; give aliases such as gpt-4o-mini,llama2 "
+                            "(see `synthgen models`)")
+        note = None
+    else:
+        aliases, note = default_models(catalog)
+        specs = catalog.select(aliases)
+    twice = sorted({s.alias for s in specs if sum(t.alias == s.alias for t in specs) > 1})
+    if twice:
+        raise UserError(f"--models names {', '.join(twice)} twice; name each model once")
+    return specs, note
 
 
 @dataclass
@@ -126,9 +157,11 @@ def summarize(store: Store, run: RunInfo) -> RunSummary:
     return RunSummary(run=run, models=models)
 
 
-def plan_cells(run: RunInfo, specs: Sequence[ModelSpec], template_name: str, topics_name: str) -> list[Record]:
-    template = load_template(template_name)
-    categories = load_topics(topics_name)
+def plan_cells(run: RunInfo, specs: Sequence[ModelSpec], template: Template | str,
+               topics: dict[str, tuple[str, ...]] | str) -> list[Record]:
+    """Every cell of a run, as `planned` records (pure: nothing is read but the named template and topics)."""
+    template = load_template(template) if isinstance(template, str) else template
+    categories = load_topics(topics) if isinstance(topics, str) else topics
     plans = plan_run(run.rounds, run.seed, template, categories)
     now = utc_now()
     return [Record(run_id=run.run_id, round=plan.index, model=spec.alias, model_id=spec.model_id,
@@ -154,58 +187,58 @@ def generate(
     on_event: Callable[[Event], None] | None = None,
     on_start: Callable[[RunInfo, list[Record], str | None], None] | None = None,
 ) -> RunSummary:
-    """Plan (or resume) a run and generate every cell; returns the per-model summary read back from the store."""
-    if concurrency < 1:
-        raise UserError(f"--concurrency {concurrency}: must be at least 1")
+    """Plan (or resume) a run and generate every cell; returns the per-model summary read back from the store.
+
+    Everything the user gave is checked before the store is opened: bad input writes nothing at all."""
+    check_settings(concurrency, max_attempts, timeout)
     catalog = load_catalog(catalog_dir)
     owns_store = not isinstance(store, Store)
-    handle = open_store(store, create=resume is None) if owns_store else store
-    try:
-        note = None
-        if resume is not None:
-            run = handle.resolve_run(resume)
-            specs = catalog.select(run.models)
-            cells = [r for r in handle.records(run.run_id) if r.status != OK]
-            params = run.params or params
-        else:
-            if rounds is None or rounds < 1:
-                raise UserError(f"--rounds {rounds}: must be at least 1")
-            if models:
-                specs = catalog.select(models)
-            else:
-                aliases, note = default_models(catalog)
-                specs = catalog.select(aliases)
-            if len({s.alias for s in specs}) != len(specs):
-                raise UserError("--models names a model twice")
-            load_template(template)  # fail on a bad template before anything is written
-            seed = seed if seed is not None else int.from_bytes(_random_token.token_bytes(4), "big")
-            run = RunInfo(run_id=new_run_id(), created_at=utc_now(), seed=seed, rounds=rounds,
-                          models=[s.alias for s in specs], template=load_template(template).name,
-                          template_text=load_template(template).text, topics_source=topics,
-                          params=params or {}, store_url=handle.url)
-            cells = plan_cells(run, specs, template, topics)
+    note = None
+    if resume is None:
+        if rounds is None or rounds < 1:
+            raise UserError(f"--rounds {rounds}: must be at least 1")
+        specs, note = select_models(catalog, models)
+        template_obj = load_template(template)
+        categories = load_topics(topics)
         check_credentials(specs)
+        seed = seed if seed is not None else int.from_bytes(_random_token.token_bytes(4), "big")
+        run = RunInfo(run_id=new_run_id(), created_at=utc_now(), seed=seed, rounds=rounds,
+                      models=[s.alias for s in specs], template=template_obj.name,
+                      template_text=template_obj.text, topics_source=topics, params=params or {})
+        cells = plan_cells(run, specs, template_obj, categories)
+        handle = open_store(store, create=True) if owns_store else store
+    else:
+        handle = open_store(store, create=False) if owns_store else store
+    try:
         if resume is None:
+            run.store_url = handle.url
             handle.create_run(run, cells)
         else:
+            run = handle.resolve_run(resume, flag="--resume")
+            specs = catalog.select(run.models)
+            check_credentials(specs)
+            cells = [r for r in handle.records(run.run_id) if r.status != OK]
+            params = run.params or params
             handle.set_run_status(run.run_id, "running")
         if on_start:
             on_start(run, cells, note)
         config = EngineConfig(concurrency=concurrency, max_attempts=max_attempts, timeout=timeout,
                               backoff_base=backoff_base)
         engine = Engine(handle, {s.alias: s for s in specs}, config, on_event=on_event, params=params)
-        import time
-
         started = time.perf_counter()
         interrupted = False
         try:
-            asyncio.run(engine.run(cells))
-        except KeyboardInterrupt:
-            interrupted = True
-        status = "interrupted" if interrupted else "done"
-        handle.set_run_status(run.run_id, status)
-        run.status = status
-        summary = summarize(handle, run)
+            try:
+                asyncio.run(engine.run(cells))
+            except KeyboardInterrupt:
+                interrupted = True
+            status = "interrupted" if interrupted else "done"
+            handle.set_run_status(run.run_id, status)
+            run.status = status
+            summary = summarize(handle, run)
+        except StoreUnavailable as exc:
+            raise _stopped(handle, run, exc, stored=run.rounds * len(run.models) - len(cells) + engine.stored
+                           ) from None
         summary.wall_s = time.perf_counter() - started
         summary.interrupted = interrupted
         if note:
@@ -214,3 +247,15 @@ def generate(
     finally:
         if owns_store:
             handle.close()
+
+
+def _stopped(handle: Store, run: RunInfo, exc: StoreUnavailable, stored: int) -> UserError:
+    """The one line for a store that went away mid-run; the run is marked interrupted if the store still can be."""
+    try:
+        handle.set_run_status(run.run_id, "interrupted")
+    except StoreUnavailable:
+        pass  # it stays `running`; --resume finishes it all the same
+    store_flag = "" if handle.url == DEFAULT_STORE else f" --store {handle.url}"
+    total = run.rounds * len(run.models)
+    return UserError(f"{exc}: {stored} of {total} cells stored; resume with "
+                     f"synthgen generate --resume {run.run_id}{store_flag}")

@@ -70,6 +70,8 @@ def load_topics(name_or_path: str = DEFAULT_TOPICS) -> dict[str, tuple[str, ...]
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"--topics {path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--topics {path}: {_not_utf8(exc)}; save the topics file as UTF-8") from None
     categories = table.get("categories")
     if not isinstance(categories, dict) or not categories:
         raise UserError(f"--topics {path}: needs a [categories] table of `Category = [\"topic\", ...]`")
@@ -91,6 +93,8 @@ def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> Template:
     except OSError as exc:
         shipped = ", ".join(sorted(p.stem for p in data_dir("prompts").glob("sentiment*.txt")))
         raise UserError(f"--template {name_or_path}: cannot read {path} ({exc.strerror}); shipped: {shipped}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--template {path}: {_not_utf8(exc)}; save the template as UTF-8") from None
     if text.endswith("\n"):
         text = text[:-1]
     try:
@@ -103,7 +107,17 @@ def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> Template:
             f"--template {path}: unknown placeholder(s) {', '.join('{' + f + '}' for f in sorted(unknown))}; "
             f"use {', '.join('{' + f + '}' for f in sorted(PLACEHOLDERS))}"
         )
-    return Template(name=path.stem, text=text, source=str(path))
+    template = Template(name=path.stem, text=text, source=str(path))
+    try:  # a format spec or conversion is only checked when rendered: render once now, not mid-run
+        template.render(SENTIMENTS[0], (Topic("Category", "topic"),) * TOPICS_PER_ROUND)
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        raise UserError(f"--template {path}: cannot be filled in ({exc}); write plain placeholders such as "
+                        "{sentiment}, and {{ and }} for literal braces") from None
+    return template
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
 
 
 def balanced_sentiments(rounds: int, rng: random.Random) -> list[str]:

@@ -14,6 +14,7 @@ class FailureKind(StrEnum):
     ACCESS_DENIED = "access_denied"  # 401/403: credentials or model access; retrying cannot help
     ANSWER_MISSING = "answer_missing"  # the call worked but the table's answer path is not in the response
     SKIPPED = "skipped"  # never sent: the model's circuit breaker was open
+    ERROR = "error"  # something unexpected went wrong on our side of the call (SDK, client set-up): not retried
 
     @property
     def retryable(self) -> bool:

@@ -76,6 +76,7 @@ BEHAVIOUR_DEFAULTS: dict[str, Any] = {
     "retry_after": None,  # seconds sent as `retry-after` on 429 responses
     "chatter": None,  # Llama-2 style wrapping: None = meta.llama2* only, True = always, False = never
     "answer": None,  # a fixed answer text instead of the generated sentence
+    "echo_key": False,  # error bodies quote the credential the request carried (as careless proxies do)
 }
 
 PROTOCOLS = ("bedrock-invoke", "bedrock-converse", "gemini", "openai-chat", "openai-completions",
@@ -343,6 +344,17 @@ def _text_of_content(content: Any) -> str:
         if "parts" in content:
             return _text_of_content(content["parts"])
     return ""
+
+
+def _credential(headers: dict[str, str]) -> str:
+    """The secret a request carried: a Gemini key, a bearer token, or an AWS signature's access key id."""
+    if headers.get("x-goog-api-key"):
+        return headers["x-goog-api-key"]
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    match = re.search(r"Credential=([^/,\s]+)", auth)
+    return match.group(1) if match else ""
 
 
 def _dig(obj: Any, *keys: str) -> Any:
@@ -772,7 +784,11 @@ class ProviderServer:
             outcome = "ok"
         if isinstance(outcome, int):
             retry_after = beh.get("retry_after")
-            return error_response(protocol, outcome, retry_after=float(retry_after) if retry_after else None)
+            message = None
+            if beh.get("echo_key"):
+                message = f"request refused (HTTP {outcome}); credential received: {_credential(headers)}"
+            return error_response(protocol, outcome, message,
+                                  retry_after=float(retry_after) if retry_after else None)
         if outcome == "malformed":
             return 200, [("content-type", "application/json")], b'{"unexpected":true}'
         if outcome == "garbage":

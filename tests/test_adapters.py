@@ -39,7 +39,7 @@ EXPECTED_BODIES = {
     "llama2": ("meta.llama2-70b-chat-v1", {
         "prompt": f"[INST] {PROMPT} [/INST]", "temperature": 0.5, "top_p": 0.9, "max_gen_len": 200}),
     "gemini-pro": ("gemini-pro", {
-        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+        "contents": [{"parts": [{"text": PROMPT}]}],  # SPEC §1 exactly
         "safetySettings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_ONLY_HIGH"}],
         "generationConfig": {"stopSequences": ["Title"], "temperature": 1.0, "maxOutputTokens": 800, "topP": 0.8,
                              "topK": 10}}),
@@ -114,11 +114,12 @@ def test_error_statuses_map_to_typed_failures(provider_server, alias, status, ki
 @pytest.mark.parametrize("alias", ["j2-ultra", "gemini-pro", "gpt-4", "claude-haiku"])
 def test_a_missing_answer_path_is_a_failure_never_text(provider_server, alias):
     model_id = load_catalog()[alias].model_id
-    provider_server.configure(model=model_id, p_malformed=1.0)
-    for _ in range(3):  # both malformed flavours: JSON without the path, and garbage
+    # both flavours: JSON without the path, and garbage (an HTML error page or JSON cut short, drawn at random)
+    provider_server.script(model_id, ["malformed"] + ["garbage"] * 5)
+    for _ in range(6):
         result = call(alias)
         assert not result.ok and result.text is None
-        assert result.failure.kind in (FailureKind.ANSWER_MISSING, FailureKind.TRANSIENT)
+        assert result.failure.kind is FailureKind.ANSWER_MISSING, result.failure
 
 
 def test_timeouts_are_transient(provider_server):
@@ -149,6 +150,48 @@ def test_a_wrong_key_never_appears_in_the_failure(provider_server, monkeypatch):
     result = call("gemini-pro")
     assert result.failure.kind in (FailureKind.INVALID_REQUEST, FailureKind.ACCESS_DENIED)
     assert "wrong-key-abcdef123456" not in json.dumps(result.to_dict())
+
+
+def test_error_bodies_that_echo_the_key_are_redacted_even_for_a_key_variable_of_your_own(
+        provider_server, tmp_path, monkeypatch):
+    (tmp_path / "mine.toml").write_text('[models.proxied]\nprotocol = "openai-chat"\nmodel_id = "gpt-4"\n'
+                                        'api_key_env = "MY_PROXY_KEY"\n')
+    monkeypatch.setenv("MY_PROXY_KEY", "proxy-secret-0123456789")
+    provider_server.configure(model="gpt-4", always_status=401, echo_key=True)
+    result = call("proxied", catalog=load_catalog(tmp_path))
+    assert result.failure.kind is FailureKind.ACCESS_DENIED
+    assert "proxy-secret-0123456789" in provider_server.requests[0]["headers"]["authorization"]
+    blob = json.dumps(result.to_dict())
+    assert "credential received: ***" in blob and "proxy-secret-0123456789" not in blob
+
+
+def test_a_gemini_error_body_with_a_plain_string_error_is_typed(provider_server, monkeypatch):
+    import http.server
+    import threading
+
+    class Proxy(http.server.BaseHTTPRequestHandler):  # what some proxies answer: {"error": "text"}
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["content-length"]))
+            body = b'{"error": "quota exceeded for this key"}'
+            self.send_response(429)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("GEMINI_BASE_URL", f"http://127.0.0.1:{server.server_port}")
+        result = call("gemini-pro")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.failure.kind is FailureKind.THROTTLED
+    assert result.failure.message == "HTTP 429: quota exceeded for this key"
 
 
 def test_user_table_overrides_a_shipped_entry_on_the_wire(provider_server, tmp_path):
@@ -203,6 +246,42 @@ def test_ask_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["ask", "gpt-4", "hi", "--param", "a=1", "--param", "a.b=2"], "--param a.b=2: a is already set to 1"),
+    (["ask", "gpt-4", "hi", "--param", "a..b=2"], "--param a..b=2: a dotted key needs a name"),
+    (["ask", "gpt-4", "hi", "--timeout", "-1"], "--timeout -1: must be a positive number"),
+])
+def test_ask_bad_params_are_one_line_and_exit_2(provider_server, argv, message, capsys):
+    assert run_cli(*argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert provider_server.requests == []
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "notaurl", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME 'notaurl' is not a URL"),
+    ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "ftp://127.0.0.1:1", "is not an http(s) URL"),
+    ("AWS_REGION", "bad region!", "AWS_REGION 'bad region!' is not an AWS region name"),
+    ("OPENAI_BASE_URL", "notaurl", "OPENAI_BASE_URL is 'notaurl', not an http(s) URL"),
+    ("GEMINI_BASE_URL", "http://127.0.0.1:99999", "GEMINI_BASE_URL is 'http://127.0.0.1:99999', not an http(s) URL"),
+])
+def test_ask_with_a_bad_endpoint_or_region_is_one_line_naming_the_variable(
+        provider_server, monkeypatch, capsys, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    alias = {"OPENAI_BASE_URL": "gpt-4", "GEMINI_BASE_URL": "gemini-pro"}.get(variable, "claude-v2")
+    assert run_cli("ask", alias, "hi") == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert provider_server.requests == []
+
+
+def test_ask_prints_one_line_for_an_unexpected_error(provider_server, capsys):
+    # a parameter of the wrong shape breaks the OpenAI body before it is sent: a typed failure, not a traceback
+    assert run_cli("ask", "gpt-4", "hi", "--param", "messages=3") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gpt-4: error: TypeError:") and err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_ask_with_missing_credentials_says_what_to_set(monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert run_cli("ask", "gpt-4", "hi") == 2
@@ -216,3 +295,16 @@ def test_models_lists_every_entry_with_credentials(provider_server, capsys):
     assert set(load_catalog()) == set(by_alias)
     assert by_alias["gpt-4"]["credentials"] and by_alias["j2-ultra"]["credentials"]
     assert not by_alias["local"]["credentials"]
+
+
+@pytest.mark.parametrize("columns", [80, 100, 200])
+def test_models_table_never_cuts_an_alias_or_a_model_id(provider_server, monkeypatch, capsys, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert run_cli("models") == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "…" not in out and max(len(line) for line in lines) <= columns
+    for spec in load_catalog().values():
+        [row] = [line for line in lines if line.split() and line.split()[0] == spec.alias]
+        assert spec.model_id in row.split()  # whole, on the model's own row
+        assert spec.description.split()[0] in out

@@ -40,7 +40,7 @@ def test_seed_bodies_follow_the_providers_schemas():
     assert build_body(catalog["llama2"], "P") == {
         "prompt": "[INST] P [/INST]", "temperature": 0.5, "top_p": 0.9, "max_gen_len": 200}
     gemini = build_body(catalog["gemini-pro"], "P")
-    assert gemini["contents"] == [{"role": "user", "parts": [{"text": "P"}]}]
+    assert gemini["contents"] == [{"parts": [{"text": "P"}]}]  # SPEC §1, exactly: no "role"
     assert gemini["generationConfig"] == {"stopSequences": ["Title"], "temperature": 1.0, "maxOutputTokens": 800,
                                           "topP": 0.8, "topK": 10}
     assert gemini["safetySettings"] == [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT",
@@ -91,6 +91,29 @@ def test_catalog_env_var_names_the_user_directory(tmp_path, monkeypatch):
     ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\ntemprature = 1\n', "unknown field"),
     ('[models.x]\nbase = "nope"\nmodel_id = "m"\n', "unknown model 'nope'"),
     ('[modles.x]\n', "unknown top-level key"),
+    ("models = 3\n", "`models` must be a table"),
+    ("protocols = 3\n", "`protocols` must be a table"),
+    ("[protocols]\nopenai-chat = 3\n", "protocols.openai-chat must be a table"),
+    ("[protocols.carrier-pigeon]\nmax_concurrency = 2\n", "[protocols.carrier-pigeon] is not a protocol"),
+    ('[protocols.openai-chat]\nmax_concurrency = "8"\n', "protocols.openai-chat.max_concurrency is '8'"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nprompt_format = 3\n',
+     "models.x.prompt_format is 3; it must be a string"),
+    ('[models.x]\nbase = ["gpt-4"]\nmodel_id = "m"\n', "models.x.base is ['gpt-4']; it must be a string"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\napi_key_env = 3\n',
+     "models.x.api_key_env is 3; it must be a string"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nsystem = 3\n', "models.x.system is 3; it must be a string"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nusage_input = 3\n',
+     "models.x.usage_input is 3; it must be a string"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nmax_concurrency = true\n',
+     "models.x.max_concurrency is True; it must be a positive integer"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nmax_concurrency = 0\n',
+     "models.x.max_concurrency is 0; it must be a positive integer"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nkey_optional = "yes"\n',
+     "models.x.key_optional is 'yes'; it must be true or false"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nparams = 3\n', "models.x.params is 3; it must be a table"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nprice_input_per_1m = -1\n',
+     "models.x.price_input_per_1m is -1; it must be a number"),
+    ('[models.x]\nprotocol = 3\nmodel_id = "m"\n', "models.x.protocol is 3; it must be a string"),
 ])
 def test_malformed_tables_name_the_file_and_field(tmp_path, content, message):
     path = tmp_path / "bad.toml"
@@ -100,6 +123,28 @@ def test_malformed_tables_name_the_file_and_field(tmp_path, content, message):
     assert message in str(err.value)
     assert "bad.toml" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_table_that_is_not_utf8_names_the_file(tmp_path):
+    (tmp_path / "bad.toml").write_bytes('[models.x]\ndescription = "café"\n'.encode("latin-1"))
+    with pytest.raises(UserError, match=r"bad\.toml: not UTF-8 text \(byte 0xe9 at offset \d+\); save"):
+        load_catalog(tmp_path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("models = 3\n", "`models` must be a table"),
+    ('[models.x]\nprotocol = "openai-chat"\nmodel_id = "m"\nmax_concurrency = true\n', "max_concurrency is True"),
+])
+def test_malformed_tables_are_one_line_exit_2_for_every_command(tmp_path, capsys, content, message):
+    from conftest import run_cli
+
+    (tmp_path / "bad.toml").write_text(content)
+    for argv in (["models"], ["ask", "gpt-4", "hi"], ["generate", "--rounds", "1", "--models", "gpt-4",
+                                                    "--store", f"sqlite:///{tmp_path}/s.db"]):
+        assert run_cli(*argv, "--catalog", str(tmp_path)) == 2
+        err = capsys.readouterr().err
+        assert message in err and "bad.toml" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "s.db").exists()
 
 
 def test_unknown_alias_lists_known_ones():

@@ -1,11 +1,13 @@
 """The store contract against a real DynamoDB implementation: dynalite (npm), on LevelDB in a tmp folder.
 
-Install it with `npm install --no-save dynalite@4` in the repository root (or set DYNALITE_BIN); without
-node or dynalite these tests skip with that message.
+Install it with `npm install --no-save dynalite@4` in the repository root (or set DYNALITE_BIN). Where node is
+absent these tests skip, saying so; where node is present but dynalite is not installed they fail, saying how to
+install it (CI installs it: a skip there would hide a broken set-up).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -30,14 +32,17 @@ aws_test_env, dynamodb_backend = contract.aws_test_env, contract.dynamodb_backen
 keys, make_run, outcome = contract.keys, contract.make_run, contract.outcome
 
 REPO = Path(__file__).resolve().parents[1]
-SKIP = "dynalite not installed: npm install dynalite (node required)"
+NO_NODE = "node not found: the dynalite tests need node, then `npm install --no-save dynalite@4`"
+NO_DYNALITE = ("node is present but dynalite is not installed: run `npm install --no-save dynalite@4` in the "
+               f"repository root ({REPO}), or set DYNALITE_BIN")
 
 
-def dynalite_command() -> list[str] | None:
+def dynalite_command() -> list[str]:
+    """How to start dynalite here; skips where node is absent, fails where only dynalite is missing."""
     if os.environ.get("DYNALITE_BIN"):
         return [os.environ["DYNALITE_BIN"]]
     if not shutil.which("node"):
-        return None
+        pytest.skip(NO_NODE)
     local = REPO / "node_modules" / ".bin" / "dynalite"
     if local.exists():
         return [str(local)]
@@ -47,10 +52,10 @@ def dynalite_command() -> list[str] | None:
             probe = subprocess.run([npx, "--no-install", "dynalite", "--help"], cwd=REPO, capture_output=True,
                                    timeout=60)
         except (OSError, subprocess.TimeoutExpired):
-            return None
-        if probe.returncode == 0:
+            probe = None
+        if probe is not None and probe.returncode == 0:
             return [npx, "--no-install", "dynalite"]
-    return None
+    pytest.fail(NO_DYNALITE)
 
 
 def free_port() -> int:
@@ -59,36 +64,43 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def dynalite(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A dynalite server on a free port of 127.0.0.1: yields its endpoint URL, stops it after the session."""
-    command = dynalite_command()
-    if command is None:
-        pytest.skip(SKIP)
-    folder = tmp_path_factory.mktemp("dynalite")
-    port = free_port()
-    log = open(folder / "dynalite.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port), "--path", str(folder / "db"),
-         "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+class Dynalite:
+    """One dynalite server on 127.0.0.1:`port`, its tables in `folder` (LevelDB): it can be killed and restarted
+    on the same data, as a DynamoDB endpoint that goes away and comes back."""
+
+    def __init__(self, folder: Path, port: int | None = None):
+        self.command = dynalite_command()
+        self.folder = folder
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Dynalite:
+        log = open(self.folder / "dynalite.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.server = subprocess.Popen(
+            [*self.command, "--host", "127.0.0.1", "--port", str(self.port), "--path", str(self.folder / "db"),
+             "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
         deadline = time.monotonic() + 30
         while True:
-            if server.poll() is not None:
-                output = (folder / "dynalite.log").read_text()
-                pytest.fail(f"dynalite exited with {server.returncode}: {output}")
+            if self.server.poll() is not None:
+                output = (self.folder / "dynalite.log").read_text()
+                pytest.fail(f"dynalite exited with {self.server.returncode}: {output}")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"dynalite did not listen on port {port} within 30 s")
+                    pytest.fail(f"dynalite did not listen on port {self.port} within 30 s")
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        server, self.server = self.server, None
+        if server is None:
+            return
         try:
-            os.killpg(server.pid, signal.SIGTERM)  # its own session: npx and the node process under it
+            os.killpg(server.pid, sig)  # its own session: npx and the node process under it
         except ProcessLookupError:
             pass
         try:
@@ -96,7 +108,16 @@ def dynalite(tmp_path_factory: pytest.TempPathFactory) -> Any:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-        log.close()
+
+
+@pytest.fixture(scope="session")
+def dynalite(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A dynalite server on a free port of 127.0.0.1: yields its endpoint URL, stops it after the session."""
+    server = Dynalite(tmp_path_factory.mktemp("dynalite"))
+    try:
+        yield server.start().url
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -163,3 +184,70 @@ def test_generate_journals_a_faulty_run_into_dynamodb(dynalite: str, provider_se
     assert run.status == "done"
     assert len(records) == 48 and len({(r.round, r.model) for r in records}) == 48
     assert all(r.status == "ok" and r.text for r in records)
+
+
+def test_a_store_that_goes_away_mid_run_stops_with_one_line_and_resume_completes_it(
+        provider_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
+    """dynalite is killed mid-run: one line and exit 2, what was stored stays; restarted on the same data,
+    --resume ends with exactly rounds x models records."""
+    from conftest import run_cli
+
+    from synthgen.store.dynamodb import DynamoDBStore
+
+    server = Dynalite(tmp_path).start()
+    try:
+        aws_test_env(monkeypatch, server.url)
+        monkeypatch.setattr(DynamoDBStore, "unreachable_window", 2.0)  # not two minutes, in a test
+        provider_server.configure(model="*", latency=0.02)
+        url = f"dynamodb://gone{time.time_ns()}"
+
+        def kill_when_under_way() -> None:
+            provider_server.wait_for_requests(20, timeout=60)
+            server.stop(signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_when_under_way)
+        killer.start()
+        code = run_cli("generate", "--rounds", "40", "--models", "gpt-4,claude-v2", "--store", url, "--seed", "8",
+                       "--concurrency", "4", "--quiet")
+        killer.join()
+        err = capsys.readouterr().err
+        assert code == 2, err
+        [line] = err.splitlines()
+        assert line.startswith(f"error: store {url} unreachable (EndpointConnectionError at {server.url}; ")
+        assert " of 80 cells stored; resume with synthgen generate --resume " in line and "Traceback" not in err
+        run_id = line.split("--resume ")[1].split()[0]
+        assert line.endswith(f"--resume {run_id} --store {url}")
+        asked = len(provider_server.requests)
+        assert asked < 80
+
+        server.start()  # the same port and data: the endpoint is back
+        with open_store(url, create=False) as store:
+            [run] = store.list_runs()
+            stored = [r for r in store.records(run_id) if r.status != "planned"]
+        assert run.run_id == run_id and run.status in ("running", "interrupted")
+        assert 0 < len(stored) < 80 and all(r.status == OK for r in stored)
+        assert run_cli("generate", "--resume", run_id, "--store", url, "--quiet") == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["ok"] == 80 and summary["total"] == 80 and summary["status"] == "done"
+        with open_store(url, create=False) as store:
+            records = list(store.records(run_id))
+        assert len(records) == 80 and len({(r.round, r.model) for r in records}) == 80
+        assert all(r.status == OK and r.text for r in records)
+        # nothing stored before the store went away was asked again
+        assert len(provider_server.requests) - asked == 80 - len(stored)
+    finally:
+        server.stop()
+
+
+def test_dynalite_missing_fails_where_node_is_present_and_skips_only_without_node(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+
+    monkeypatch.delenv("DYNALITE_BIN", raising=False)
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)  # a checkout without node_modules/
+    if shutil.which("node"):
+        with pytest.raises(pytest.fail.Exception, match="run `npm install --no-save dynalite@4`"):
+            dynalite_command()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node at all
+    with pytest.raises(pytest.skip.Exception, match="node not found"):
+        dynalite_command()

@@ -180,7 +180,10 @@ def test_log_and_runs_read_the_journal_back(provider_server, tmp_path, capsys):
     (["generate", "--rounds", "0", "--models", "gpt-4"], "--rounds 0"),
     (["generate", "--rounds", "2", "--models", "gpt-4", "--store", "postgres://x"], "unknown scheme"),
     (["generate", "--rounds", "2", "--models", "gpt-5000"], "unknown model 'gpt-5000'"),
-    (["generate", "--resume", "nope"], "no such run"),
+    (["generate", "--resume", "nope"], "--resume nope: no such run"),
+    (["generate", "--rounds", "2", "--models", "gpt-4", "--max-attempts", "0"], "--max-attempts 0"),
+    (["generate", "--rounds", "2", "--models", ","], "--models ,: names no model"),
+    (["generate", "--rounds", "2", "--models", "gpt-4", "--timeout", "-1"], "--timeout -1"),
     (["generate", "--rounds", "2", "--models", "gpt-4", "--template", "missing-template"], "--template"),
     (["generate", "--rounds", "2", "--models", "gpt-4", "--concurrency", "0"], "--concurrency 0"),
 ])
@@ -195,6 +198,144 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(provider_server, tmp_p
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert [r.to_dict() for r in records(db)] == [r.to_dict() for r in before]
     assert len(open_store(f"sqlite:///{db}", create=False).list_runs()) == 1
+
+
+_TWO = ["generate", "--rounds", "2", "--models", "gpt-4"]
+# (argv, environment changes, what the one line says); BAD_TEMPLATE and LATIN1_TOPICS are files made per test
+BAD_INPUTS = {
+    "rounds": (["generate", "--rounds", "0", "--models", "gpt-4"], {}, "--rounds 0"),
+    "unknown-model": (["generate", "--rounds", "2", "--models", "gpt-5000"], {}, "unknown model 'gpt-5000'"),
+    "no-model": (["generate", "--rounds", "2", "--models", ","], {}, "--models ,"),
+    "template": ([*_TWO, "--template", "nope"], {}, "--template nope"),
+    "template-render": ([*_TWO, "--template", "BAD_TEMPLATE"], {}, "cannot be filled in"),
+    "topics": ([*_TWO, "--topics", "nope"], {}, "--topics"),
+    "topics-encoding": ([*_TWO, "--topics", "LATIN1_TOPICS"], {}, "not UTF-8 text"),
+    "max-attempts": ([*_TWO, "--max-attempts", "0"], {}, "--max-attempts 0"),
+    "timeout": ([*_TWO, "--timeout", "-1"], {}, "--timeout -1"),
+    "concurrency": ([*_TWO, "--concurrency", "0"], {}, "--concurrency 0"),
+    "bedrock-endpoint": (["generate", "--rounds", "2", "--models", "claude-v2"],
+                         {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "notaurl"},
+                         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME 'notaurl' is not a URL"),
+    "aws-region": (["generate", "--rounds", "2", "--models", "claude-haiku"], {"AWS_REGION": "bad region!"},
+                   "AWS_REGION 'bad region!' is not an AWS region name"),
+    "openai-endpoint": (_TWO, {"OPENAI_BASE_URL": "localhost:8080/v1"},
+                        "OPENAI_BASE_URL is 'localhost:8080/v1', not an http(s) URL"),
+    "credentials": (_TWO, {"OPENAI_API_KEY": None}, "credentials missing"),
+}
+
+
+def _bad_input(name, tmp_path, monkeypatch):
+    argv, env, message = BAD_INPUTS[name]
+    (tmp_path / "bad-template.txt").write_text("A {sentiment:d} sentence.")
+    (tmp_path / "latin1.toml").write_bytes('[categories]\nA = ["café"]\n'.encode("latin-1"))
+    files = {"BAD_TEMPLATE": str(tmp_path / "bad-template.txt"), "LATIN1_TOPICS": str(tmp_path / "latin1.toml")}
+    for variable, value in env.items():
+        if value is None:
+            monkeypatch.delenv(variable)
+        else:
+            monkeypatch.setenv(variable, value)
+    return [files.get(arg, arg) for arg in argv], message
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_from_an_empty_directory_creates_no_database(provider_server, tmp_path, monkeypatch, capsys, name):
+    argv, message = _bad_input(name, tmp_path, monkeypatch)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.delenv("SYNTHGEN_STORE", raising=False)
+    assert run_cli(*argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert list(workdir.iterdir()) == []  # no synthgen.db, no -wal, nothing
+    assert provider_server.requests == []
+
+
+@pytest.mark.parametrize("name", ["rounds", "unknown-model", "template", "topics", "bedrock-endpoint", "aws-region"])
+def test_bad_input_creates_no_dynamodb_table(provider_server, tmp_path, monkeypatch, capsys, name):
+    import boto3
+    from moto import mock_aws
+
+    argv, message = _bad_input(name, tmp_path, monkeypatch)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    with mock_aws():
+        assert run_cli(*argv, "--store", "dynamodb://synthgen-never-made") == 2
+        assert message in capsys.readouterr().err
+        assert boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []
+
+
+def test_an_unexpected_error_in_one_model_is_its_failure_and_the_others_carry_on(provider_server, tmp_path):
+    # a parameter of the wrong shape (the Python API takes any object) breaks gpt-4's body inside the adapter
+    db = tmp_path / "s.db"
+    summary = generate(rounds=12, models=["gpt-4", "titan-express"], store=f"sqlite:///{db}", seed=2,
+                       params={"gpt-4": {"messages": 3}})
+    assert summary.run.status == "done"
+    recs = records(db)
+    assert len(recs) == 24 and all(r.status == "ok" for r in recs if r.model == "titan-express")
+    gpt4 = [r for r in recs if r.model == "gpt-4"]
+    failed = [r for r in gpt4 if r.status == "failed"]
+    skipped = [r for r in gpt4 if r.status == "skipped"]
+    assert len(failed) >= 5 and skipped and len(failed) + len(skipped) == 12
+    assert all(r.failure_kind == "error" and r.failure_message.startswith("TypeError:") and r.attempts == 1
+               and "\n" not in r.failure_message for r in failed)
+    assert all("circuit breaker" in r.failure_message and "error" in r.failure_message for r in skipped)
+    assert summary.models["gpt-4"].failures == {"error": len(failed), "skipped": len(skipped)}
+    assert [q["model"] for q in provider_server.requests].count("gpt-4") == 0
+
+
+def test_error_bodies_that_echo_the_key_are_stored_redacted(provider_server, tmp_path):
+    provider_server.configure(model="*", always_status=401, echo_key=True)
+    db = tmp_path / "s.db"
+    generate(rounds=2, models=["gpt-4", "gemini-pro"], store=f"sqlite:///{db}", seed=1)
+    recs = records(db)
+    assert len(recs) == 4 and {r.status for r in recs} == {"failed"}
+    sent = {q["headers"].get("authorization", "") + q["headers"].get("x-goog-api-key", "")
+            for q in provider_server.requests}
+    assert any(PROVIDER_OPENAI_KEY in s for s in sent) and any(PROVIDER_GEMINI_KEY in s for s in sent)
+    for r in recs:
+        blob = json.dumps(r.to_dict())
+        assert "credential received: ***" in json.dumps(r.response)
+        assert PROVIDER_OPENAI_KEY not in blob and PROVIDER_GEMINI_KEY not in blob
+    with sqlite3.connect(db) as conn:  # and not in any column of the file either
+        dump = "\n".join(conn.iterdump())
+    assert PROVIDER_OPENAI_KEY not in dump and PROVIDER_GEMINI_KEY not in dump
+
+
+def test_a_database_that_fills_up_mid_run_stops_with_one_line_and_resumes(tmp_path):
+    """The file system refuses to grow the database (RLIMIT_FSIZE, as a full disk): one line, exit 2, resumable."""
+    import resource
+
+    from provider_server import start_subprocess_server, stop_subprocess_server
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))  # planned cells: ~220 KB
+
+    proc_srv, url = start_subprocess_server(latency=0.01, seed=2, gemini_api_key=PROVIDER_GEMINI_KEY)
+    try:
+        db = tmp_path / "s.db"
+        store = f"sqlite:///{db}"
+        argv = [sys.executable, "-m", "synthgen.cli", "generate", "--rounds", "60", "--models", "gpt-4,titan-express",
+                "--store", store, "--seed", "3", "--concurrency", "4", "--quiet"]
+        full = subprocess.run(argv, env=_cli_env(url), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              preexec_fn=limit_file_size)
+        assert full.returncode == 2, full.stderr
+        [line] = full.stderr.splitlines()
+        assert line.startswith(f"error: store {store} cannot be written (")
+        [run] = open_store(store, create=False).list_runs()
+        stored = sum(r.status != "planned" for r in records(db))
+        assert 0 < stored < 120
+        assert line.endswith(f"of 120 cells stored; resume with synthgen generate --resume {run.run_id} "
+                             f"--store {store}")
+        resumed = subprocess.run([sys.executable, "-m", "synthgen.cli", "generate", "--resume", run.run_id,
+                                  "--store", store, "--quiet"], env=_cli_env(url), cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        recs = records(db)
+        assert len(recs) == 120 and all(r.status == "ok" for r in recs)
+        assert open_store(store, create=False).get_run(run.run_id).status == "done"
+    finally:
+        stop_subprocess_server(proc_srv)
 
 
 def test_resume_of_a_missing_database_creates_nothing(tmp_path, capsys):

@@ -74,3 +74,31 @@ def test_rounds_must_be_positive():
 def test_topics_file_is_valid_toml_data():
     with (data_dir("topics") / "sentiment.toml").open("rb") as fh:
         assert len(tomllib.load(fh)["categories"]) == 7
+
+
+def test_files_that_are_not_utf8_are_one_clear_error(tmp_path):
+    topics = tmp_path / "topics.toml"
+    topics.write_bytes('[categories]\nA = ["café"]\n'.encode("latin-1"))
+    with pytest.raises(UserError, match=r"--topics .*topics\.toml: not UTF-8 text \(byte 0xe9 at offset \d+\)"):
+        load_topics(str(topics))
+    template = tmp_path / "t.txt"
+    template.write_bytes("Écris une phrase {sentiment}.".encode("latin-1"))
+    with pytest.raises(UserError, match=r"--template .*t\.txt: not UTF-8 text \(byte 0xc9 at offset 0\)"):
+        load_template(str(template))
+
+
+@pytest.mark.parametrize("text", ["A {sentiment:d} sentence.", "A {sentiment!x} sentence.",
+                                  "A {sentiment:=9} sentence."])
+def test_a_template_that_cannot_be_filled_in_is_refused_when_loaded(tmp_path, text):
+    path = tmp_path / "t.txt"
+    path.write_text(text)
+    with pytest.raises(UserError, match=r"--template .*t\.txt: cannot be filled in") as caught:
+        load_template(str(path))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_template_with_a_format_spec_that_works_is_kept(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("A {sentiment!s:>10} sentence about {topics}.")
+    plan = plan_run(1, seed=1, template=load_template(str(path)))[0]
+    assert plan.prompt.startswith(f"A {plan.sentiment:>10} sentence about ")

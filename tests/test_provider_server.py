@@ -215,6 +215,21 @@ def test_openai_sdk_errors(srv: ProviderServer) -> None:
     assert auth.value.body["code"] == "invalid_api_key"
 
 
+def test_echo_key_puts_the_request_credential_in_the_error_body(srv: ProviderServer) -> None:
+    srv.configure(model="*", always_status=401, echo_key=True)
+    client = openai.OpenAI(api_key="sk-echoed-secret-123456", base_url=f"{srv.url}/v1", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+    assert "sk-echoed-secret-123456" in caught.value.body["message"]
+    with httpx.Client() as http:
+        r = http.post(f"{srv.url}/v1beta/models/gemini-pro:generateContent", headers={"x-goog-api-key": "g-key-98765"},
+                      json={"contents": [{"parts": [{"text": "hi"}]}]})
+    assert r.status_code == 401 and "g-key-98765" in r.json()["error"]["message"]
+    with pytest.raises(ClientError) as bedrock_error:
+        invoke(bedrock(srv.url), "ai21.j2-ultra-v1", {"prompt": "hi"})
+    assert "testing" in bedrock_error.value.response["Error"]["Message"]  # the access key id of aws_env
+
+
 # --- Gemini -------------------------------------------------------------------------------------------------
 
 

@@ -215,6 +215,8 @@ class StoreContract:
         with pytest.raises(UserError, match="--run 20990101-nope: no such run") as caught:
             store.resolve_run("20990101-nope")
         assert newer.run_id in str(caught.value) and "\n" not in str(caught.value)
+        with pytest.raises(UserError, match="--resume 20990101-nope: no such run"):  # the flag the user gave
+            store.resolve_run("20990101-nope", flag="--resume")
         store.set_run_status(older.run_id, "done")
         store.set_run_status("no-such-run", "done")  # nothing to update, no error, no run created
         assert store.get_run(older.run_id).status == "done"  # type: ignore[union-attr]
@@ -327,7 +329,12 @@ def dynamo(monkeypatch: pytest.MonkeyPatch) -> Any:
     aws_test_env(monkeypatch)
     with mock_aws():
         handle = open_store(dynamodb_backend("moto").url)
-        handle._sleep = lambda seconds: None  # type: ignore[attr-defined]
+        now = [0.0]  # backoff sleeps pass on a clock of their own: retry windows in no time
+
+        def sleep(seconds: float) -> None:
+            now[0] += seconds
+
+        handle._sleep, handle._clock = sleep, lambda: now[0]  # type: ignore[attr-defined]
         yield handle
         handle.close()
 
@@ -373,25 +380,68 @@ def test_throttled_put_is_retried_and_stored_once(dynamo: Any, monkeypatch: pyte
     assert len(list(dynamo.records(run.run_id))) == len(cells)
 
 
-def test_throttling_that_never_ends_raises(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_throttling_is_retried_for_the_throttle_window_then_stops_the_run(
+        dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from synthgen.store.dynamodb import StoreWriteError
 
     run, cells = make_run(rounds=1)
     dynamo.create_run(run, cells)
-    errors = [client_error("ProvisionedThroughputExceededException")] * 100
+    # throttled for longer than an unreachable store would be given: still retried, then stored
+    calls = failing_then_real(monkeypatch, dynamo, "update_item",
+                              [client_error("ThrottlingException")] * 60)
+    started = dynamo._clock()
+    assert dynamo.put_record(outcome(cells[0])) is True
+    assert len(calls) == 61 and dynamo._clock() - started > dynamo.unreachable_window
+    errors = [client_error("ProvisionedThroughputExceededException")] * 100_000
     calls = failing_then_real(monkeypatch, dynamo, "update_item", errors)
-    with pytest.raises(StoreWriteError, match="still refused after 10 attempts"):
-        dynamo.put_record(outcome(cells[0]))
-    assert len(calls) == dynamo.max_write_attempts
+    started = dynamo._clock()
+    with pytest.raises(StoreWriteError, match=r"store dynamodb://\S+ still throttled \("
+                                              r"ProvisionedThroughputExceededException at .*update_item failed"):
+        dynamo.put_record(outcome(cells[1]))
+    assert dynamo.throttle_window - dynamo.retry_cap <= dynamo._clock() - started <= dynamo.throttle_window
+    assert len(calls) > 100
+
+
+def test_an_unreachable_store_is_retried_for_a_while_then_one_error(dynamo: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from synthgen.store import StoreUnavailable
+
+    run, cells = make_run(rounds=2)
+    dynamo.create_run(run, cells)
+    down = EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+    # a short outage is ridden out
+    failing_then_real(monkeypatch, dynamo, "update_item", [down] * 5)
+    assert dynamo.put_record(outcome(cells[0])) is True
+    # a long one is one error, after the unreachable window, naming the store and what happened
+    outage = [down] * 100_000
+    calls = failing_then_real(monkeypatch, dynamo, "update_item", outage)
+    started = dynamo._clock()
+    with pytest.raises(StoreUnavailable) as caught:
+        dynamo.put_record(outcome(cells[1]))
+    waited = dynamo._clock() - started
+    assert dynamo.unreachable_window - dynamo.retry_cap <= waited <= dynamo.unreachable_window
+    message = str(caught.value)
+    assert message.startswith(f"store {dynamo.url} unreachable (EndpointConnectionError at ")
+    assert f"update_item failed {len(calls)} times" in message and "\n" not in message
+    # once given up, the next call (marking the run interrupted) tries once instead of waiting again
+    n = len(calls)
+    with pytest.raises(StoreUnavailable):
+        dynamo.put_record(outcome(cells[2]))
+    assert len(calls) == n + 1
+    outage.clear()
+    assert dynamo.put_record(outcome(cells[2])) is True  # back: all is normal again
+    assert dynamo.put_record(outcome(cells[3])) is True
 
 
 def test_validation_errors_are_not_retried(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from botocore.exceptions import ClientError
+    from synthgen.store import StoreUnavailable
 
     run, cells = make_run(rounds=1)
     dynamo.create_run(run, cells)
     calls = failing_then_real(monkeypatch, dynamo, "update_item", [client_error("ValidationException")])
-    with pytest.raises(ClientError):
+    with pytest.raises(StoreUnavailable, match="refused update_item .ValidationException: ValidationException"):
         dynamo.put_record(outcome(cells[0]))
     assert len(calls) == 1
 
@@ -449,8 +499,10 @@ def test_unprocessed_forever_raises(dynamo: Any, monkeypatch: pytest.MonkeyPatch
     run, cells = make_run(rounds=20)
     monkeypatch.setattr(dynamo._client, "batch_write_item",
                         lambda RequestItems: {"UnprocessedItems": RequestItems})  # noqa: N803
-    with pytest.raises(StoreWriteError, match="unprocessed"):
+    started = dynamo._clock()
+    with pytest.raises(StoreWriteError, match="still throttled: 25 items unprocessed"):
         dynamo.create_run(run, cells)
+    assert dynamo._clock() - started > dynamo.throttle_window - dynamo.retry_cap
     assert dynamo.get_run(run.run_id) is None  # the run item is written last: no half-planned run is visible
 
 

@@ -8,7 +8,8 @@ from ..catalog import ModelSpec
 from ..errors import UserError
 from .base import Adapter, ProviderError, build_body, get_path, parse_answer
 
-__all__ = ["Adapter", "Adapters", "ProviderError", "build_body", "get_path", "parse_answer", "adapter_class"]
+__all__ = ["Adapter", "Adapters", "ProviderError", "build_body", "get_path", "parse_answer", "adapter_class",
+           "check_config", "credentials_status"]
 
 
 def adapter_class(protocol: str) -> type[Adapter]:
@@ -75,3 +76,8 @@ def credentials_status(spec: ModelSpec) -> tuple[bool, str]:
     if cls.credentials_present(spec):
         return True, ""
     return False, cls.credentials_hint(spec)
+
+
+def check_config(spec: ModelSpec) -> None:
+    """UserError for a model whose endpoint or region no request could work with (after credentials_status)."""
+    adapter_class(spec.protocol).check_config(spec)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..catalog import ModelSpec
+from ..errors import UserError
 from ..results import FailureKind
 from .base import Adapter, ProviderError, retry_after_seconds
 
@@ -34,8 +36,73 @@ AWS_HINT = ("set AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_A
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME points at another endpoint")
 
 
+def _region() -> tuple[str, str]:
+    """The region boto3 will use for Bedrock, and where it came from (for an error message)."""
+    import boto3
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            return os.environ[name], name
+    region = boto3.Session().region_name
+    return (region, "the AWS profile's region") if region else ("us-east-1", "the default region")
+
+
+def make_client(max_connections: int, timeout: float) -> Any:
+    """A bedrock-runtime client with SDK retries off: retrying is the engine's job, above transport."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "bedrock-runtime",
+        region_name=_region()[0],
+        config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=max_connections,
+            connect_timeout=min(10.0, timeout),
+            read_timeout=timeout,
+            tcp_keepalive=True,
+        ),
+    )
+
+
+_CONFIG_VARS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL",
+                "AWS_PROFILE", "AWS_CONFIG_FILE")
+
+
+def check_bedrock_config() -> None:
+    """Make the client once, before any request: a bad region or endpoint is one line naming the variable."""
+    _check_bedrock_config(tuple(os.environ.get(name) for name in _CONFIG_VARS))
+
+
+@functools.lru_cache(maxsize=8)
+def _check_bedrock_config(_env: tuple[str | None, ...]) -> None:  # cached per configuration: a client is not free
+    from botocore.exceptions import BotoCoreError, InvalidRegionError
+
+    endpoint_var = next((n for n in ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL") if os.environ.get(n)),
+                        None)
+    endpoint_where = f"{endpoint_var} {os.environ[endpoint_var]!r}" if endpoint_var else "the AWS config's endpoint_url"
+    try:
+        client = make_client(1, 10.0)
+    except InvalidRegionError:
+        region, where = _region()
+        raise UserError(f"{where} {region!r} is not an AWS region name; set AWS_REGION to one such as us-east-1"
+                        ) from None
+    except BotoCoreError as exc:
+        raise UserError(f"cannot set up the Bedrock client ({exc}); {AWS_HINT}") from None
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise UserError(f"{endpoint_where} is not a URL ({exc}); set it to e.g. http://127.0.0.1:8080, or unset "
+                        "it for the AWS endpoint") from None
+    try:
+        scheme = client.meta.endpoint_url.partition("://")[0].lower()
+    finally:
+        client.close()
+    if scheme not in ("http", "https"):
+        raise UserError(f"{endpoint_where} is not an http(s) URL; set it to e.g. http://127.0.0.1:8080, or unset "
+                        "it for the AWS endpoint")
+
+
 class BedrockRuntime:
-    """A lazily made bedrock-runtime client with SDK retries off: retrying is the engine's job, above transport."""
+    """A lazily made bedrock-runtime client (one per run) and a thread pool sized to concurrency."""
 
     def __init__(self, max_connections: int, timeout: float):
         self._lock = threading.Lock()
@@ -47,22 +114,11 @@ class BedrockRuntime:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                import boto3
-                from botocore.config import Config
-
-                region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                          or boto3.Session().region_name or "us-east-1")
-                self._client = boto3.client(
-                    "bedrock-runtime",
-                    region_name=region,
-                    config=Config(
-                        retries={"total_max_attempts": 1, "mode": "standard"},
-                        max_pool_connections=self._max_connections,
-                        connect_timeout=min(10.0, self._timeout),
-                        read_timeout=self._timeout,
-                        tcp_keepalive=True,
-                    ),
-                )
+                try:
+                    self._client = make_client(self._max_connections, self._timeout)
+                except ValueError as exc:  # a bad region or endpoint (check_config says so before a run)
+                    raise ProviderError(FailureKind.INVALID_REQUEST,
+                                        f"cannot set up the Bedrock client: {type(exc).__name__}: {exc}") from None
             return self._client
 
     async def run(self, fn_name: str, **kwargs: Any) -> dict[str, Any]:
@@ -128,6 +184,11 @@ class BedrockAdapter(Adapter):
     @classmethod
     def credentials_hint(cls, spec: ModelSpec) -> str:
         return AWS_HINT
+
+    @classmethod
+    def check_config(cls, spec: ModelSpec) -> None:
+        super().check_config(spec)
+        check_bedrock_config()
 
     async def aclose(self) -> None:
         self.runtime.close()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 from ..catalog import ModelSpec, deep_merge
+from ..errors import UserError
 from ..results import CallResult, Failure, FailureKind, Usage, kind_for_status
-from ..secrets import redact
+from ..secrets import one_line, redact, redact_data
 
 if TYPE_CHECKING:
     from ..prompt import RoundPlan
@@ -23,7 +26,8 @@ class ProviderError(Exception):
     def __init__(self, kind: FailureKind, message: str, *, status: int | None = None,
                  retry_after: float | None = None, raw: Any = None):
         super().__init__(message)
-        self.failure = Failure(kind=kind, message=redact(message)[:500], status=status, retry_after=retry_after)
+        # cut to one line of 500 characters only after the call's own key is redacted too (Adapter.call)
+        self.failure = Failure(kind=kind, message=redact(message), status=status, retry_after=retry_after)
         self.raw = raw
 
     @classmethod
@@ -134,19 +138,57 @@ class Adapter(ABC):
     @abstractmethod
     def credentials_hint(cls, spec: ModelSpec) -> str: ...
 
+    @classmethod
+    def check_config(cls, spec: ModelSpec) -> None:
+        """Raise UserError for configuration no request can succeed with (a base URL that is not one).
+
+        Called before a run starts, so such a mistake is one line, not a run of failed cells."""
+        url = spec.resolved_base_url()
+        if url is None:
+            return
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        except ValueError:
+            parts = None
+        if parts is not None and parts.scheme in ("http", "https") and parts.hostname and " " not in url:
+            return
+        if spec.base_url_env and os.environ.get(spec.base_url_env):
+            where = spec.base_url_env
+        else:
+            where = f"{spec.source}: models.{spec.alias}.base_url"
+        raise UserError(f"{where} is {url!r}, not an http(s) URL; set it to e.g. http://127.0.0.1:8080/v1, "
+                        "or unset it for the provider's own endpoint")
+
     async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
                    round: RoundPlan | None = None) -> CallResult:
-        body = self.build_body(spec, prompt, params, round=round)
+        """One request, as a typed result; never raises for what the provider or the SDK did.
+
+        The raw response and failure message are redacted (the model's own key included) before they leave."""
         started = time.perf_counter()
+        body: dict[str, Any] = {}
+        secret = (spec.api_key() or "",)
         try:
+            body = self.build_body(spec, prompt, params, round=round)
+            started = time.perf_counter()
             raw, headers = await self._send(spec, body)
         except ProviderError as exc:
+            failure = exc.failure
+            failure = Failure(kind=failure.kind, message=one_line(redact(failure.message, secret)),
+                              status=failure.status, retry_after=failure.retry_after)
             return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body,
-                              latency_s=time.perf_counter() - started, raw=exc.raw, failure=exc.failure)
+                              latency_s=time.perf_counter() - started, raw=redact_data(exc.raw, secret),
+                              failure=failure)
+        except UserError as exc:  # configuration only this call could find out about (as the llama-cpp adapter)
+            return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=0.0,
+                              failure=Failure(FailureKind.INVALID_REQUEST, one_line(redact(str(exc), secret))))
+        except Exception as exc:  # noqa: BLE001 - a surprise in one call is that cell's failure, not the run's
+            return error_result(spec, body, exc, time.perf_counter() - started)
         latency = time.perf_counter() - started
         text, finish, usage, failure = parse_answer(spec, raw, headers)
         return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=latency,
-                          text=text, raw=raw, usage=usage, finish_reason=finish, failure=failure)
+                          text=text, raw=redact_data(raw, secret), usage=usage, finish_reason=finish,
+                          failure=failure)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -158,3 +200,10 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def error_result(spec: ModelSpec, body: dict[str, Any], exc: BaseException, latency_s: float = 0.0) -> CallResult:
+    """The typed failure for an exception nobody expected: kind `error`, one redacted line naming its type."""
+    message = one_line(redact(f"{type(exc).__name__}: {exc}", (spec.api_key() or "",)))
+    return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=latency_s,
+                      failure=Failure(FailureKind.ERROR, message))

@@ -43,7 +43,9 @@ class GeminiAdapter(Adapter):
         except ValueError:
             data = None
         if response.status_code >= 400:
-            detail = data.get("error", {}).get("message", "") if isinstance(data, dict) else response.text[:200]
+            error = data.get("error") if isinstance(data, dict) else None  # a proxy may send {"error": "text"}
+            detail = (error.get("message", "") if isinstance(error, dict) else str(error) if error
+                      else response.text[:200])
             raise ProviderError.from_status(response.status_code, f"HTTP {response.status_code}: {detail}",
                                             retry_after=retry_after_seconds(response.headers),
                                             raw=data if data is not None else response.text[:2000])

@@ -5,7 +5,8 @@ import json
 
 import click
 
-from ..adapters import Adapters, credentials_status
+from ..adapters import Adapters, check_config, credentials_status
+from ..adapters.base import error_result
 from ..catalog import load_catalog
 from ..errors import UserError
 from .options import catalog_option
@@ -25,12 +26,19 @@ def cmd(model: str, prompt: str, as_json: bool, params: tuple[str, ...], timeout
     present, hint = credentials_status(spec)
     if not present:
         raise UserError(f"{model}: credentials missing; {hint}")
+    if not timeout > 0:
+        raise UserError(f"--timeout {timeout:g}: must be a positive number of seconds")
+    check_config(spec)
     overrides = parse_params(params)
 
     async def once():
         adapters = Adapters(max_connections=1, timeout=timeout)
         try:
             return await adapters.for_spec(spec).call(spec, prompt, overrides)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in a run: a typed failure on one line, not a traceback
+            return error_result(spec, {}, exc)
         finally:
             await adapters.aclose()
 
@@ -56,9 +64,16 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
             value = json.loads(raw)
         except ValueError:
             value = raw
+        *parents, leaf = parts = key.split(".")
+        if not all(parts):
+            raise UserError(f"--param {pair}: a dotted key needs a name between the dots, e.g. "
+                            "--param generationConfig.topK=3")
         node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
+        for depth, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                given = ".".join(parents[:depth + 1])
+                raise UserError(f"--param {pair}: {given} is already set to {json.dumps(node)}, so it has no "
+                                f"keys to set; give either {given}=VALUE or {given}.KEY=VALUE")
         node[leaf] = value
     return out

@@ -24,14 +24,39 @@ def cmd(catalog_dir: str | None, as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(row))
         return
+    print_table(rows)
+
+
+def print_table(rows: list[dict], console=None) -> None:
+    """Alias and model id are never cut: they are what you type. At a width where a description column could
+    not be read, the protocol and description go on a second, dim line under the model id instead."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{len(rows)} models", title_justify="left")
-    for column in ("alias", "protocol", "model id", "credentials"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=40)
-    for row in rows:
-        table.add_row(row["alias"], row["protocol"], row["model_id"],
-                      "[green]yes[/green]" if row["credentials"] else "[dim]no[/dim]", row["description"])
-    Console(width=max(Console().width, 120)).print(table)
+    console = console or Console()
+    alias_w = max((len(r["alias"]) for r in rows), default=5)
+    model_w = max((len(r["model_id"]) for r in rows), default=8)
+    proto_w = max((len(r["protocol"]) for r in rows), default=8)
+    credentials = ["[green]yes[/green]" if r["credentials"] else "[dim]no[/dim]" for r in rows]
+    table = Table(title=f"{len(rows)} models", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # room a one-line row needs besides the description: columns, 3 characters between them, the edges
+    wide = console.width >= alias_w + proto_w + model_w + len("credentials") + 4 * 3 + 2 + 24
+    table.add_column("alias", no_wrap=True, min_width=alias_w)
+    if wide:
+        table.add_column("protocol", no_wrap=True)
+        table.add_column("model id", no_wrap=True, min_width=model_w)
+        table.add_column("credentials", no_wrap=True)
+        table.add_column("description", overflow="fold")
+        for row, creds in zip(rows, credentials, strict=True):
+            table.add_row(row["alias"], row["protocol"], row["model_id"], creds, row["description"])
+    else:
+        # overflow fold: below even this width the model id breaks onto a second line, never loses characters
+        table.add_column("model id / protocol: description", min_width=min(model_w, 24), overflow="fold")
+        table.add_column("credentials", no_wrap=True)
+        for row, creds in zip(rows, credentials, strict=True):
+            cell = Text(row["model_id"])
+            cell.append(f"\n{row['protocol']}: {row['description']}", style="dim")
+            table.add_row(row["alias"], cell, creds)
+    console.print(table)

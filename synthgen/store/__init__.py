@@ -16,12 +16,13 @@ from .base import (
     RunCounts,
     RunInfo,
     Store,
+    StoreUnavailable,
     record_id,
     utc_now,
 )
 
-__all__ = ["Store", "Record", "RunInfo", "CleanedText", "RunCounts", "open_store", "record_id", "utc_now",
-           "PLANNED", "OK", "FAILED", "SKIPPED", "STATUSES", "DEFAULT_STORE"]
+__all__ = ["Store", "StoreUnavailable", "Record", "RunInfo", "CleanedText", "RunCounts", "open_store", "record_id",
+           "utc_now", "PLANNED", "OK", "FAILED", "SKIPPED", "STATUSES", "DEFAULT_STORE"]
 
 DEFAULT_STORE = "sqlite:///synthgen.db"
 

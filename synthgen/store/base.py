@@ -20,6 +20,12 @@ PLANNED, OK, FAILED, SKIPPED = "planned", "ok", "failed", "skipped"
 STATUSES = (PLANNED, OK, FAILED, SKIPPED)
 
 
+class StoreUnavailable(UserError):
+    """The store could not take a write (or answer a read) after its own retries: unreachable, full, read-only.
+
+    A command stops with this one line; `generate` adds how many cells were stored and how to resume."""
+
+
 def utc_now() -> str:
     """ISO 8601 in UTC with an explicit offset: 2026-11-23T01:23:45.123456+00:00."""
     return datetime.now(UTC).isoformat()
@@ -135,8 +141,8 @@ class Store(ABC):
     @abstractmethod
     def set_run_status(self, run_id: str, status: str) -> None: ...
 
-    def resolve_run(self, run_id: str | None) -> RunInfo:
-        """A run by id, or the latest for `last`/None; a clear error when there is none."""
+    def resolve_run(self, run_id: str | None, *, flag: str = "--run") -> RunInfo:
+        """A run by id, or the latest for `last`/None; a clear error, naming `flag`, when there is none."""
         if run_id in (None, "last"):
             runs = self.list_runs()
             if not runs:
@@ -145,7 +151,7 @@ class Store(ABC):
         run = self.get_run(run_id)
         if run is None:
             known = ", ".join(r.run_id for r in self.list_runs()[-5:]) or "none"
-            raise UserError(f"--run {run_id}: no such run in {self.url} (latest: {known}; see `synthgen runs`)")
+            raise UserError(f"{flag} {run_id}: no such run in {self.url} (latest: {known}; see `synthgen runs`)")
         return run
 
     # --- records ---

@@ -13,6 +13,10 @@ merged in (round, model) order; a Scan is used only for reads across runs. `topi
 limit has its raw response zlib-compressed into a Binary attribute, then trimmed if still too big; the
 record's `note` says so and the answer text is always kept.
 
+Every call is retried with backoff and jitter: for up to `throttle_window` (15 minutes) while DynamoDB answers
+but throttles or leaves batch items unprocessed, for up to `unreachable_window` (2 minutes) while it cannot be
+reached or answers 5xx. Then StoreWriteError (a StoreUnavailable): `generate` stops with one line, resumable.
+
 Region comes from boto3's chain (us-east-1 when none is set), the endpoint from AWS_ENDPOINT_URL_DYNAMODB.
 """
 
@@ -36,16 +40,14 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
-    ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..errors import UserError
-from .base import OK, CleanedText, Record, RunInfo, Store, dumps, utc_now
+from .base import OK, CleanedText, Record, RunInfo, Store, StoreUnavailable, dumps, utc_now
 
 ITEM_LIMIT = 400 * 1024
 ITEM_BUDGET = ITEM_LIMIT - 4096  # our size estimate is close but not DynamoDB's exact arithmetic
@@ -58,13 +60,14 @@ DEFAULT_REGION = "us-east-1"
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _CHECK = "check AWS_ENDPOINT_URL_DYNAMODB / AWS_REGION / credentials"
 
-_RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-              "InternalServerError", "InternalFailure", "ServiceUnavailable", "LimitExceededException",
-              "TransactionConflictException"}
+_THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+              "LimitExceededException", "TransactionConflictException"}
+_RETRYABLE = _THROTTLED | {"InternalServerError", "InternalFailure", "ServiceUnavailable"}
 _CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
                 "MissingAuthenticationTokenException", "InvalidClientTokenId", "IncompleteSignature",
                 "ExpiredToken", "SignatureDoesNotMatch"}
-_NETWORK = (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)
+# refused, reset, timed out, TLS or proxy failures: every way of not getting an answer
+_NETWORK = (BotoConnectionError, HTTPClientError)
 
 # Record fields by how they are stored
 _STR = ("model_id", "status", "sentiment", "prompt", "text", "finish_reason", "failure_kind",
@@ -76,12 +79,17 @@ _RECORD_ATTRS = (("run_id", "kind", "latency_s", "response_trimmed") + _STR + _I
                  + tuple(f"{f}_z" for f in ("response",) + _SQUEEZE))
 
 
-class StoreWriteError(RuntimeError):
-    """A write DynamoDB kept refusing (throttling, unprocessed items) after bounded retries."""
+class StoreWriteError(StoreUnavailable):
+    """A call DynamoDB kept refusing or could not be reached for, after retrying for a window of time."""
 
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _throttled(exc: Exception) -> bool:
+    """DynamoDB answered and said slow down: the table is there, only busy."""
+    return isinstance(exc, ClientError) and _code(exc) in _THROTTLED
 
 
 def _retryable(exc: Exception) -> bool:
@@ -300,8 +308,9 @@ def _cleaned_of(plain: dict[str, Any]) -> CleanedText:
 
 class DynamoDBStore(Store):
     max_writers = 16  # the engine's writer threads: DynamoDB writes are network round trips
-    max_write_attempts = 10  # our retries of a throttled write, each over botocore's own standard retries
-    max_batch_attempts = 25  # rounds of re-sending UnprocessedItems for one batch
+    # How long one call keeps retrying (full-jitter exponential backoff, over botocore's own standard retries):
+    throttle_window = 900.0  # seconds, while DynamoDB answers but throttles or leaves batch items unprocessed
+    unreachable_window = 120.0  # seconds, while it cannot be reached (connection errors, timeouts) or answers 5xx
     retry_base, retry_cap = 0.05, 5.0  # seconds: full-jitter exponential backoff
     open_connect_timeout, open_read_timeout = 2.0, 4.0  # the open check fails fast
     table_active_timeout = 300.0
@@ -310,6 +319,8 @@ class DynamoDBStore(Store):
         self.table = table
         self.url = f"dynamodb://{table}"
         self._sleep: Callable[[float], None] = time.sleep
+        self._clock: Callable[[], float] = time.monotonic
+        self._down: StoreWriteError | None = None  # once a call gave up: later calls try once, not for a window
         self._rng = random.Random()
         self._lock = threading.Lock()
         self._registered: set[tuple[str, str]] = set()
@@ -424,38 +435,59 @@ class DynamoDBStore(Store):
         return self._rng.uniform(0, min(self.retry_cap, self.retry_base * 2 ** (attempt - 1)))
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """A write, retried on throttling, 5xx and dropped connections with backoff and jitter, boundedly."""
-        for attempt in range(1, self.max_write_attempts + 1):
+        """A call retried on throttling, 5xx and dropped connections with backoff and jitter, for a window of
+        time (`throttle_window` while DynamoDB answers, `unreachable_window` while it does not); then
+        StoreWriteError, a one-line stop."""
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                return getattr(self._client, operation)(**kwargs)
+                answer = getattr(self._client, operation)(**kwargs)
+                self._down = None
+                return answer
             except (ClientError, *_NETWORK) as exc:
                 if not _retryable(exc):
+                    if isinstance(exc, ClientError) and _code(exc) != "ConditionalCheckFailedException":
+                        message = exc.response.get("Error", {}).get("Message", "")
+                        raise StoreWriteError(f"store {self.url} refused {operation} ({_code(exc)}: {message}; "
+                                              f"{_CHECK})") from None
                     raise
-                if attempt == self.max_write_attempts:
-                    raise StoreWriteError(f"{self.url}: {operation} still refused after {attempt} attempts: "
-                                          f"{exc}") from exc
-            self._sleep(self._backoff(attempt))
-        raise AssertionError("unreachable")
+                delay = self._backoff(attempt)
+                window = self.throttle_window if _throttled(exc) else self.unreachable_window
+                if self._down is not None or self._clock() - started + delay > window:
+                    raise self._gave_up(exc, operation, attempt, self._clock() - started) from None
+            self._sleep(delay)
+
+    def _gave_up(self, exc: Exception, operation: str, attempts: int, waited: float) -> StoreWriteError:
+        what = "still throttled" if _throttled(exc) else "unreachable"
+        cause = type(exc).__name__ if isinstance(exc, _NETWORK) else (_code(exc) or str(exc))
+        error = StoreWriteError(f"store {self.url} {what} ({cause} at {self.endpoint}; {operation} failed "
+                                f"{attempts} times over {waited:.0f} s)")
+        self._down = error
+        return error
 
     def _batch_put(self, items: list[dict[str, Any]]) -> None:
         for start in range(0, len(items), BATCH):
             pending = [{"PutRequest": {"Item": item}} for item in items[start:start + BATCH]]
+            began = self._clock()
             attempt = 0
             while pending:
                 attempt += 1
                 answer = self._call("batch_write_item", RequestItems={self.table: pending})
                 pending = (answer.get("UnprocessedItems") or {}).get(self.table, [])
                 if pending:
-                    if attempt >= self.max_batch_attempts:
-                        raise StoreWriteError(f"{self.url}: {len(pending)} items still unprocessed after "
-                                              f"{attempt} batch writes")
-                    self._sleep(self._backoff(attempt))
+                    delay = self._backoff(attempt)
+                    if self._clock() - began + delay > self.throttle_window:
+                        raise StoreWriteError(f"store {self.url} still throttled: {len(pending)} items unprocessed "
+                                              f"after {attempt} batch writes over {self._clock() - began:.0f} s")
+                    self._sleep(delay)
 
     def _pages(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Items of a Query or Scan (strongly consistent), page by page, as plain values."""
         kwargs = {"TableName": self.table, "ConsistentRead": True, **kwargs}
         while True:
-            page = getattr(self._client, operation)(**kwargs)
+            page = self._call(operation, **kwargs)
             for item in page.get("Items", []):
                 yield _plain(item)
             if not page.get("LastEvaluatedKey"):
@@ -500,8 +532,8 @@ class DynamoDBStore(Store):
 
     def _run_models(self, run_id: str) -> list[str] | None:
         """The models that have items in a run (from its run item), or None when there is no run item."""
-        item = self._client.get_item(
-            TableName=self.table, Key=self._run_key(run_id), ConsistentRead=True,
+        item = self._call(
+            "get_item", TableName=self.table, Key=self._run_key(run_id), ConsistentRead=True,
             ProjectionExpression="#m, #c",
             ExpressionAttributeNames={"#m": "models", "#c": "cell_models"}).get("Item")
         if item is None:
@@ -548,8 +580,8 @@ class DynamoDBStore(Store):
             self._registered.update((run.run_id, m) for m in set(run.models) | {m for m, _ in items})
 
     def get_run(self, run_id: str) -> RunInfo | None:
-        item = self._client.get_item(TableName=self.table, Key=self._run_key(run_id),
-                                     ConsistentRead=True).get("Item")
+        item = self._call("get_item", TableName=self.table, Key=self._run_key(run_id),
+                          ConsistentRead=True).get("Item")
         return _run_of(_plain(item)) if item else None
 
     def list_runs(self) -> list[RunInfo]:
@@ -595,8 +627,8 @@ class DynamoDBStore(Store):
 
     def _is_own_write(self, key: dict[str, Any], updated_at: str | None) -> bool:
         """After a retried write hit the ok-guard: was the ok record there our own first attempt?"""
-        item = self._client.get_item(TableName=self.table, Key=key, ConsistentRead=True,
-                                     ProjectionExpression="#u", ExpressionAttributeNames={"#u": "updated_at"})
+        item = self._call("get_item", TableName=self.table, Key=key, ConsistentRead=True,
+                          ProjectionExpression="#u", ExpressionAttributeNames={"#u": "updated_at"})
         return _plain(item.get("Item") or {}).get("updated_at") == updated_at
 
     def records(self, run_id: str | None = None, model: str | None = None,

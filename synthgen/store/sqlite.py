@@ -6,11 +6,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .base import OK, CleanedText, Record, RunInfo, Store, dumps, utc_now
+from .base import OK, CleanedText, Record, RunInfo, Store, StoreUnavailable, dumps, utc_now
 
 SCHEMA_VERSION = 1
 
@@ -94,17 +95,11 @@ class SQLiteStore(Store):
     def create_run(self, run: RunInfo, cells: Iterable[Record]) -> None:
         rows = [self._row(c) for c in cells]
         placeholders = ",".join("?" * len(_COLUMNS))
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("INSERT INTO runs VALUES (?,?,?,?)",
-                                 (run.run_id, run.created_at, dumps(run.to_dict()), run.status))
-                self._db.executemany(
-                    f"INSERT OR IGNORE INTO records ({','.join(_COLUMNS)}) VALUES ({placeholders})", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._writing(transaction=True):
+            self._db.execute("INSERT INTO runs VALUES (?,?,?,?)",
+                             (run.run_id, run.created_at, dumps(run.to_dict()), run.status))
+            self._db.executemany(
+                f"INSERT OR IGNORE INTO records ({','.join(_COLUMNS)}) VALUES ({placeholders})", rows)
 
     def get_run(self, run_id: str) -> RunInfo | None:
         row = self._db.execute("SELECT info, status FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -115,8 +110,30 @@ class SQLiteStore(Store):
         return [self._run(r) for r in rows]
 
     def set_run_status(self, run_id: str, status: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("UPDATE runs SET status=? WHERE run_id=?", (status, run_id))
+
+    @contextmanager
+    def _writing(self, transaction: bool = False) -> Iterator[None]:
+        """One write under the lock; a database that cannot take it (disk full, read-only, I/O error) is
+        StoreUnavailable, a one-line stop, instead of a traceback per writer."""
+        with self._lock:
+            try:
+                if transaction:
+                    self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    if transaction:
+                        self._db.execute("COMMIT")
+                except BaseException:
+                    if transaction and self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.IntegrityError:
+                raise  # a caller's mistake (the same run twice), not the database's state
+            except sqlite3.DatabaseError as exc:
+                raise StoreUnavailable(f"store {self.url} cannot be written ({exc}; free disk space or make "
+                                       "the database writable)") from None
 
     @staticmethod
     def _run(row: tuple[str, str]) -> RunInfo:
@@ -132,7 +149,7 @@ class SQLiteStore(Store):
                                                                                   "created_at"))
         sql = (f"INSERT INTO records ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))}) "
                f"ON CONFLICT (run_id, round, model) DO UPDATE SET {assignments} WHERE records.status != '{OK}'")
-        with self._lock:
+        with self._writing():
             cursor = self._db.execute(sql, row)
         return cursor.rowcount == 1
 
@@ -175,14 +192,8 @@ class SQLiteStore(Store):
     def put_cleaned(self, items: Iterable[CleanedText]) -> None:
         rows = [(c.record_id, c.run_id, c.model, c.text, dumps(c.dropped), c.reason, c.method, c.created_at)
                 for c in items]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO cleaned VALUES (?,?,?,?,?,?,?,?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._writing(transaction=True):
+            self._db.executemany("INSERT OR REPLACE INTO cleaned VALUES (?,?,?,?,?,?,?,?)", rows)
 
     def cleaned(self, run_id: str, model: str | None = None) -> dict[str, CleanedText]:
         sql = "SELECT record_id, run_id, model, text, dropped, reason, method, created_at FROM cleaned WHERE run_id=?"
