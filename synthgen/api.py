@@ -1,6 +1,6 @@
 """The Python API: the same functions the `synthgen` commands call, for scripts and notebooks.
 
-    import synthgen.api as sg
+    import synthgen as sg                             # the same names; `import synthgen.api as sg` works too
 
     summary = sg.generate(rounds=20, models=["gpt-4o-mini", "gemini-flash"], store="sqlite:///synthgen.db", seed=1)
     sg.clean_run("llama2", summary.run_id, store="sqlite:///synthgen.db")   # the cleaned layer, one per answer
@@ -8,6 +8,7 @@
     sg.plot_stats(stats, "plots/")                    # three PNGs
     result = sg.export_dataset(summary.run_id, "data/", store="sqlite:///synthgen.db")
     result.dataset                                    # a datasets.DatasetDict: train / test
+    report = sg.topics(summary.run_id, store="sqlite:///synthgen.db", plot="map.png")   # named topics and a map
 
 - `generate(rounds, models, *, store, seed, ...) -> RunSummary`: plan a run, ask every model every round, journal
   each outcome to the store; `resume="RUN_ID"` finishes an interrupted run. Also works where an event loop is
@@ -22,6 +23,9 @@
   `stats_figures(stats)` gives the same plots as matplotlib figures.
 - `export_dataset(run="last", out=None, *, store, format, test_size, seed, require_clean, push, private, ...)
   -> ExportResult`: the deduplicated, stratified train/test `DatasetDict`, its card, files and Hub push.
+- `topics(run="last" | texts=[...], *, store, k, embedder, labeler, seed, plot, ...) -> TopicReport`: cluster a run's
+  answers (cleaned text where there is one) or any list of texts into named topics: sizes, keywords, nearest texts,
+  how k was chosen, a per-model view, warnings (weak structure) and, with `plot=`, a 2-D map.
 
 Every function raises `synthgen.errors.UserError` (one line, says what to do) for input a user can fix.
 Heavy libraries (datasets, matplotlib) are imported only when a function needs them.
@@ -31,7 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from . import generate as _generate_module
 from .clean import CleanResult, RunCleaning, clean_run
@@ -40,6 +47,10 @@ from .export import ExportResult, export_dataset
 from .generate import RunSummary
 from .stats import RunStats, plot_stats, run_stats
 from .stats import figures as stats_figures
+
+if TYPE_CHECKING:  # the topic model pulls in scikit-learn: imported when `topics` runs
+    from .topicmodel import Asker, TopicReport
+    from .topicmodel.pipeline import Embedder
 
 
 @functools.wraps(_generate_module.generate)
@@ -54,5 +65,67 @@ def generate(*args, **kwargs) -> RunSummary:
         return pool.submit(_generate_module.generate, *args, **kwargs).result()
 
 
+def topics(
+    run: str | None = None,
+    *,
+    texts: Sequence[str] | None = None,
+    models: Sequence[str | None] | None = None,
+    store: str | None = None,
+    k: int | str = "auto",
+    embedder: str | Embedder = "tfidf",
+    labeler: str | Asker | None = None,
+    label_params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    k_max: int = 12,
+    n_examples: int = 3,
+    pair_budget: int = 40,
+    plot: str | os.PathLike[str] | None = None,
+    plot_size: tuple[float, float] = (10, 7.5),
+    catalog_dir: str | None = None,
+) -> TopicReport:
+    """Named topics of a run's ok answers (`run`: an id or "last", the default) or of `texts` (with `models`, the
+    alias that wrote each, for the per-model view), as `synthgen topics` finds them.
+
+    `embedder` and `labeler` are names (`"tfidf"`, `"minilm"`; a catalog alias) or objects (an Embedder, an
+    Asker). With `plot`, the 2-D map is written there (`.png`, `.svg` or `.pdf`, checked before the fit)."""
+    from .topicmodel import Document, ModelAsker, TopicModel, read_run
+    from .topicmodel.plot import check_plot_path
+
+    if texts is not None and run is not None:
+        raise UserError("topics: give run= or texts=, not both")
+    if models is not None and (texts is None or len(models) != len(texts)):
+        raise UserError("topics: models= names the model of each of texts=, so give as many as texts")
+    if k_max < 2:
+        raise UserError(f"topics: k_max={k_max}; give at least 2")
+    if plot is not None:
+        check_plot_path(plot)
+    if isinstance(labeler, str):
+        from .catalog import load_catalog
+
+        labeler = ModelAsker(load_catalog(catalog_dir).get_model(labeler), label_params, seed=seed)
+    elif label_params:
+        raise UserError("topics: label_params needs labeler= naming a catalog model")
+    if isinstance(embedder, str):
+        from .embed import get_embedder
+
+        embedder = get_embedder(embedder, seed=seed)
+    if texts is not None:
+        owners = list(models) if models is not None else [None] * len(texts)
+        documents = [Document(str(i), t.strip(), m) for i, (t, m) in enumerate(zip(texts, owners, strict=True))
+                     if isinstance(t, str) and t.strip()]
+        source, notes = f"{len(documents)} texts", []
+    else:
+        loaded = read_run(store, run or "last")
+        documents, source, notes = loaded.documents, loaded.source, loaded.notes
+    model = TopicModel(embedder, k=k, seed=seed, labeler=labeler, k_max=k_max, pair_budget=pair_budget,
+                       n_examples=n_examples)
+    report = model.fit(documents, source=source)
+    report.notes.extend(notes)
+    if plot is not None:
+        model.plot(plot, figsize=plot_size)
+        report.notes.append(f"map written to {plot}")
+    return report
+
+
 __all__ = ["generate", "RunSummary", "clean_run", "RunCleaning", "CleanResult", "run_stats", "RunStats",
-           "plot_stats", "stats_figures", "export_dataset", "ExportResult", "UserError"]
+           "plot_stats", "stats_figures", "export_dataset", "ExportResult", "topics", "UserError"]

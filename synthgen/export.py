@@ -13,7 +13,11 @@ Columns: `text` (string), `labels` (`ClassLabel(names=["negative", "positive"])`
 catalog alias), `topics` (list of "Category: topic" strings, exactly as prompted; a JSON array string in CSV files,
 which have no lists), `run` (run id), `record_id` (the store record, `RUN/ROUND/MODEL`).
 
-The Hub is reached through one function, `upload`, so tests (and callers with their own transport) patch exactly it.
+The card's YAML carries `dataset_info.features` for the format written (`labels` a `class_label`; `topics` a list of
+strings, or a string in CSV), so `datasets.load_dataset(out)` gives the same features as the `DatasetDict`.
+
+The Hub is reached through one function, `upload` (which asks `hub_visibility` first), so tests (and callers with
+their own transport) patch exactly it, or only the visibility question.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .catalog import load_catalog
+from .catalog import Catalog, ModelSpec, load_catalog
 from .errors import UserError
 from .store import OK, CleanedText, Record, RunInfo, Store, open_store, utc_now
 
@@ -115,6 +119,7 @@ class ExportResult:
     out: Path | None = None
     files: list[Path] = field(default_factory=list)
     pushed_to: str | None = None
+    pushed_private: bool | None = None  # the Hub repository's visibility after the push
 
     @property
     def kept(self) -> int:
@@ -258,11 +263,13 @@ def split_rows(rows: Sequence[Row], test_size: float, seed: int) -> dict[str, li
 
 # --- the dataset ---------------------------------------------------------------------------------------------------
 
-def features():
+def features(format: str = "disk"):
+    """The columns' features; in CSV files (no list type) `topics` is a JSON array string."""
     from datasets import ClassLabel, Features, Sequence, Value
 
+    topics = Value("string") if format == "csv" else Sequence(Value("string"))
     return Features({"text": Value("string"), "labels": ClassLabel(names=list(LABELS)), "model": Value("string"),
-                     "topics": Sequence(Value("string")), "run": Value("string"), "record_id": Value("string")})
+                     "topics": topics, "run": Value("string"), "record_id": Value("string")})
 
 
 def build_dataset(splits: dict[str, list[Row]]) -> DatasetDict:
@@ -275,6 +282,99 @@ def build_dataset(splits: dict[str, list[Row]]) -> DatasetDict:
         dicts = [row.to_dict() for row in rows]
         out[name] = Dataset.from_dict({c: [d[c] for d in dicts] for c in columns}, features=feats)
     return DatasetDict(out)
+
+
+# --- what each model was sent -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PromptUsed:
+    """The template a model actually received, read from its stored request bodies (its catalog entry without one).
+
+    A base model in completion mode gets a few-shot prompt built from the round instead of the run's template."""
+
+    template: str  # the template's name
+    text: str  # the template's text; "" when unknown
+    how: str  # one phrase for the card
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _few_shot_name(spec: ModelSpec | None) -> str | None:
+    """The few-shot template a catalog entry builds its prompt from (completion mode only), else None."""
+    if spec is None or not spec.options.get("few_shot_template"):
+        return None
+    from .local_model import mode_of
+
+    completion = (mode_of(spec) == "completion" if spec.protocol == "llama-cpp"
+                  else spec.options.get("endpoint") == "completions")
+    return spec.options["few_shot_template"] if completion else None
+
+
+def _wrapped(sent: str, prompt: str) -> str:
+    wrapper = sent.replace(prompt, "{prompt}", 1)
+    return "" if wrapper == "{prompt}" else f", inside the model's prompt format `{json.dumps(wrapper)[1:-1]}`"
+
+
+def prompts_used(run: RunInfo, records: Sequence[Record], catalog: Catalog | None) -> dict[str, PromptUsed]:
+    """Per model (in record order), the template it received: the run's own, or the few-shot template of its
+    catalog entry, decided by which of the two, filled in for the round, is found in the stored request body."""
+    from .prompt import Topic, load_template
+
+    samples: dict[str, Record] = {}
+    for rec in records:
+        if rec.model not in samples or (samples[rec.model].request_body is None and rec.request_body is not None):
+            samples[rec.model] = rec
+    run_template = PromptUsed(run.template, run.template_text, "the run's template")
+    out: dict[str, PromptUsed] = {}
+    for model, rec in samples.items():
+        spec = catalog.get(model) if catalog is not None else None
+        few_name = _few_shot_name(spec)
+        few = None
+        if few_name:
+            try:
+                few = load_template(few_name)
+            except UserError:
+                few = None
+        sent = list(_strings(rec.request_body)) if rec.request_body is not None else []
+        if sent and rec.prompt:
+            hit = next((x for x in sent if rec.prompt in x), None)
+            if hit is not None:
+                out[model] = PromptUsed(run.template, run.template_text,
+                                        "the run's template" + _wrapped(hit, rec.prompt))
+                continue
+            if few is not None:
+                topics = tuple(Topic(t.get("category", ""), t.get("topic", "")) for t in rec.topics or ())
+                filled = few.render(rec.sentiment, topics)
+                hit = next((x for x in sent if filled in x), None)
+                if hit is not None:
+                    out[model] = PromptUsed(few.name, few.text, "a few-shot completion prompt built from the round "
+                                            f"(catalog: completion mode, few_shot_template `{few.name}`), "
+                                            f"not the run's template{_wrapped(hit, filled)}")
+                    continue
+            out[model] = PromptUsed("(its own)", "", "a prompt that is neither the run's template nor a known "
+                                    "few-shot template; see the records' `request_body`")
+        elif few is not None:
+            out[model] = PromptUsed(few.name, few.text, "a few-shot completion prompt built from the round (catalog: "
+                                    f"completion mode, few_shot_template `{few.name}`), not the run's template")
+        elif spec is not None and spec.prompt_format != "{prompt}":
+            out[model] = PromptUsed(run.template, run.template_text,
+                                    "the run's template" + _wrapped(spec.prompt_format, "{prompt}"))
+        else:
+            out[model] = run_template
+    return out
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 # --- the card ------------------------------------------------------------------------------------------------------
@@ -303,11 +403,31 @@ def _fence(text: str) -> str:
     return f"{ticks}text\n{text}\n{ticks}"
 
 
+def card_metadata(format: str, splits: Iterable[str]) -> dict[str, Any]:
+    """`dataset_info` (the features of the files written) and `configs` (which file is which split) for the card's
+    YAML, so `datasets.load_dataset(out)` reads ClassLabel labels from CSV and JSON Lines too. (No split sizes:
+    `load_dataset` would verify them, and they are in export.json.)"""
+    from datasets import DatasetInfo
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCardData
+
+    data = DatasetCardData()
+    DatasetInfosDict({"default": DatasetInfo(features=features(format))}).to_dataset_card_data(data)
+    files = [{"split": split, "path": f"{split}/*.arrow" if format == "disk" else f"{split}.{format}"}
+             for split in splits]
+    return {"configs": [{"config_name": "default", "data_files": files}], "dataset_info": data.dataset_info}
+
+
 def render_card(*, run: RunInfo, splits: dict[str, list[Row]], dropped: Sequence[Dropped],
                 cleaning: dict[str, CleaningFigures], model_ids: dict[str, str], model_params: dict[str, Any],
                 categories: dict[str, int], test_size: float, seed: int, pretty_name: str,
-                license: str = "other") -> str:
-    """The dataset card: YAML metadata the Hub reads, then what was made and how."""
+                license: str = "other", format: str | None = "disk",
+                prompts: dict[str, PromptUsed] | None = None) -> str:
+    """The dataset card: YAML metadata the Hub reads, then what was made and how.
+
+    `format` is the files' format, whose features and split files the YAML states; None for the card that goes to
+    the Hub, where `push_to_hub` writes those for the Parquet files it uploads (and fails on a `dataset_info`
+    without split sizes)."""
     from huggingface_hub import DatasetCardData
 
     total = sum(len(rows) for rows in splits.values())
@@ -315,10 +435,12 @@ def render_card(*, run: RunInfo, splits: dict[str, list[Row]], dropped: Sequence
         language=["en"], license=license, task_categories=["text-classification"],
         task_ids=["sentiment-classification"], size_categories=[size_category(total)],
         tags=["synthetic", "sentiment", "synthgen"], pretty_name=pretty_name,
+        **(card_metadata(format, splits) if format is not None else {}),
     )
     lines = ["---", meta.to_yaml().strip(), "---", "", f"# {pretty_name}", ""]
     lines += [f"Synthetic English sentences labelled with a sentiment (negative or positive), written by "
-              f"{len(model_ids)} large language models from prompts that combine a sentiment with three topics. "
+              f"{_plural(len(model_ids), 'large language model')} from prompts that combine a sentiment with three "
+              "topics. "
               f"Made with synthgen from run `{run.run_id}`: "
               f"{total} texts, {len(splits.get('train', []))} in `train` and {len(splits.get('test', []))} in "
               "`test`.", ""]
@@ -329,7 +451,9 @@ def render_card(*, run: RunInfo, splits: dict[str, list[Row]], dropped: Sequence
               "| `text` | string | the sentence (the cleaned sentence where the model's answers were cleaned) |",
               "| `labels` | ClassLabel | 0 = negative, 1 = positive |",
               "| `model` | string | the synthgen alias of the model that wrote it (see Models) |",
-              "| `topics` | list of strings | the three prompted topics, as `Category: topic` |",
+              ("| `topics` | string (JSON array) | the three prompted topics, as `Category: topic`; CSV has no list "
+               "type, so each cell is a JSON array string: parse it with `json.loads` |" if format == "csv" else
+               "| `topics` | list of strings | the three prompted topics, as `Category: topic` |"),
               "| `run` | string | the synthgen run id |",
               "| `record_id` | string | the stored record, `RUN/ROUND/MODEL` |", ""]
 
@@ -355,13 +479,45 @@ def render_card(*, run: RunInfo, splits: dict[str, list[Row]], dropped: Sequence
     lines += [f"| {alias} | `{model_id}` |" for alias, model_id in model_ids.items()]
     lines.append("")
 
-    lines += ["## Prompt template", "", f"Template `{run.template}`; `{{sentiment}}` and the topic lines are "
-              "filled in per round, and every model of a round got the same prompt:", "", _fence(run.template_text),
-              ""]
-    lines += ["## Topics", "", f"Topics source: `{run.topics_source}`. Each round drew three categories without "
-              "repeats and one topic from each. Categories used (distinct topics used):", ""]
-    lines += [f"- {category} ({n})" for category, n in sorted(categories.items())] or ["- none recorded"]
+    prompts = prompts or {alias: PromptUsed(run.template, run.template_text, "the run's template")
+                          for alias in model_ids}
+    lines += ["## Prompt templates", "", "Each round drew one sentiment and three topics, and every model of the round "
+              "was asked about that same sentiment and those topics, filled into the template it received (read "
+              "from the stored request bodies):", "", "| model | template | what the model received |",
+              "|---|---|---|"]
+    lines += [f"| {alias} | `{used.template}` | {used.how.replace('|', chr(92) + '|')} |"
+              for alias, used in prompts.items()]
     lines.append("")
+    shown: dict[tuple[str, str], list[str]] = {}
+    for alias, used in prompts.items():
+        if used.text:
+            shown.setdefault((used.template, used.text), []).append(alias)
+    for (name, text), aliases in shown.items():
+        lines += [f"### `{name}` ({', '.join(aliases)})", "", _fence(text), ""]
+    if run.template_text and (run.template, run.template_text) not in shown:
+        lines += [f"The run's template `{run.template}` is stored in each record's `prompt` field; no model "
+                  "received it as it is.", ""]
+
+    topic_counts: Counter[tuple[str, str]] = Counter()
+    for row in every:
+        for item in row.topics:
+            category, _, topic = item.partition(": ")
+            topic_counts[(category, topic)] += 1
+    texts_per_category: Counter[str] = Counter()
+    for (category, _), n in topic_counts.items():
+        texts_per_category[category] += n
+    lines += ["## Topics", "", f"Topics source: `{run.topics_source}`. Each round drew three categories without "
+              "repeats and one topic from each. Categories used (distinct topics used; texts in this dataset prompted "
+              "with one of them):", ""]
+    lines += [f"- {category} ({_plural(n, 'topic')}; {_plural(texts_per_category[category], 'text')})"
+              for category, n in sorted(categories.items())] or ["- none recorded"]
+    lines.append("")
+    if topic_counts:
+        lines += [f"{_plural(len(topic_counts), 'topic')} used, most used first (texts in this dataset whose prompt "
+                  "named the topic; each text had three):", "", "| topic | category | texts |", "|---|---|---|"]
+        lines += [f"| {_short(topic)} | {_short(category)} | {n} |" for (category, topic), n in
+                  sorted(topic_counts.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1]))]
+        lines.append("")
 
     lines += ["## Cleaning", "", "Where a model's answers were cleaned (synthgen keeps exactly the target sentence "
               "of each answer), the cleaned sentence was exported instead of the raw answer.", "",
@@ -379,7 +535,7 @@ def render_card(*, run: RunInfo, splits: dict[str, list[Row]], dropped: Sequence
     lines += [f"| {DROP_REASONS[reason]} | {counts[reason]} |" for reason in DROP_REASONS]
     conflicts = sum(1 for d in dropped if d.label_conflict)
     if conflicts:
-        lines += ["", f"{conflicts} dropped duplicate(s) carried the other label than the text kept."]
+        lines += ["", f"{_plural(conflicts, 'dropped duplicate')} carried the other label than the text kept."]
     examples = [d for reason in DROP_REASONS for d in [x for x in dropped if x.reason == reason][:2]]
     if examples:
         lines += ["", "Examples (all of them are in `dropped.jsonl` next to an exported card):", ""]
@@ -502,28 +658,63 @@ def hub_token(token: str | None = None) -> str:
     return saved
 
 
-def upload(dataset_dict: DatasetDict, repo_id: str, token: str, private: bool, card_text: str) -> str:
-    """The one place synthgen talks to the Hub. Returns the dataset's URL.
+@dataclass(frozen=True)
+class Pushed:
+    """Where `upload` put the dataset, and the repository's visibility afterwards."""
 
-    The card goes up first: `push_to_hub` then keeps its text and adds the data files' metadata (configs,
-    dataset_info) to its YAML, instead of replacing it with a bare card."""
+    url: str
+    private: bool
+
+
+def hub_visibility(repo_id: str, token: str) -> bool | None:
+    """Whether the dataset repository is private (True), public (False), or does not exist yet (None).
+    Only `upload` calls it."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = HfApi(token=token).repo_info(repo_id, repo_type="dataset")
+    except RepositoryNotFoundError:
+        return None
+    return bool(info.private)
+
+
+def check_visibility(repo_id: str, private: bool, existing: bool | None) -> None:
+    """`create_repo(exist_ok=True)` and `push_to_hub` leave an existing repository's visibility as it is, whatever
+    `private` says: refuse, before anything is uploaded, rather than report a visibility the repository lacks."""
+    if existing is None or existing == private:
+        return
+    if private:
+        raise UserError(f"--push {repo_id}: the repository exists and is public, and pushing cannot make it private; "
+                        "make it private on the Hub (Settings) first, or drop --private to push to it as public")
+    raise UserError(f"--push {repo_id}: the repository exists and is private; add --private to push to it as "
+                    "private, or make it public on the Hub (Settings) first")
+
+
+def upload(dataset_dict: DatasetDict, repo_id: str, token: str, private: bool, card_text: str) -> Pushed:
+    """The one place synthgen talks to the Hub. Returns the dataset's URL and its visibility.
+
+    An existing repository whose visibility is not the one asked for is refused before anything is uploaded
+    (`create_repo(exist_ok=True)` and `push_to_hub` would silently keep it). The card goes up first:
+    `push_to_hub` then keeps its text and adds the data files' metadata (configs, dataset_info) to its YAML,
+    instead of replacing it with a bare card."""
     from huggingface_hub import HfApi
 
+    existing = hub_visibility(repo_id, token)
+    check_visibility(repo_id, private, existing)
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     api.upload_file(path_or_fileobj=card_text.encode("utf-8"), path_in_repo=CARD, repo_id=repo_id,
                     repo_type="dataset", commit_message="Dataset card (synthgen)")
     dataset_dict.push_to_hub(repo_id, token=token, private=private, commit_message="Data (synthgen)")
-    return f"https://huggingface.co/datasets/{repo_id}"
+    return Pushed(f"https://huggingface.co/datasets/{repo_id}", private if existing is None else existing)
 
 
 # --- the whole export ----------------------------------------------------------------------------------------------
 
-def _model_params(run: RunInfo, catalog_dir: str | None) -> dict[str, Any]:
-    try:
-        catalog = load_catalog(catalog_dir)
-    except UserError as exc:
-        return {alias: f"unknown: catalog unreadable ({exc})" for alias in run.models}
+def _model_params(run: RunInfo, catalog: Catalog | None, problem: str = "") -> dict[str, Any]:
+    if catalog is None:
+        return {alias: f"unknown: catalog unreadable ({problem})" for alias in run.models}
     out: dict[str, Any] = {}
     for alias in run.models:
         spec = catalog.get(alias)
@@ -569,13 +760,13 @@ def export_dataset(
     try:
         info = handle.resolve_run(run)
         records = list(handle.records(info.run_id, status=OK))
+        every_status = Counter(r.status for r in handle.records(info.run_id)) if not records else Counter()
         cleaned = handle.cleaned(info.run_id)
     finally:
         if owns_store:
             handle.close()
     if not records:
-        raise UserError(f"run {info.run_id} has no ok answers; nothing to export "
-                        f"(see `synthgen runs`, or finish it with `synthgen generate --resume {info.run_id}`)")
+        raise UserError(_nothing_to_export(info, every_status))
     for alias in require_clean:
         answers = [r for r in records if r.model == alias]
         if alias not in info.models and not answers:
@@ -606,10 +797,20 @@ def export_dataset(
     model_ids = dict(sorted(model_ids.items(), key=by_run_order))
     cleaning = dict(sorted(cleaning.items(), key=by_run_order))
     name = pretty_name or (f"{push.split('/')[1]} (synthgen)" if push else f"synthgen sentiment, run {info.run_id}")
-    card = render_card(run=info, splits=splits, dropped=dropped, cleaning=cleaning, model_ids=model_ids,
-                       model_params=_model_params(info, catalog_dir),
-                       categories={c: len(t) for c, t in categories.items()}, test_size=test_size,
-                       seed=split_seed, pretty_name=name, license=license)
+    try:
+        catalog, problem = load_catalog(catalog_dir), ""
+    except UserError as exc:
+        catalog, problem = None, str(exc)
+    prompts = prompts_used(info, records, catalog)
+    prompts = dict(sorted(prompts.items(), key=by_run_order))
+
+    def card_for(fmt: str | None) -> str:
+        return render_card(run=info, splits=splits, dropped=dropped, cleaning=cleaning, model_ids=model_ids,
+                           model_params=_model_params(info, catalog, problem),
+                           categories={c: len(t) for c, t in categories.items()}, test_size=test_size,
+                           seed=split_seed, pretty_name=name, license=license, format=fmt, prompts=prompts)
+
+    card = card_for(format)
     result = ExportResult(run=info, dataset=dataset, card=card, splits=splits, dropped=dropped, cleaning=cleaning,
                           test_size=test_size, seed=split_seed, format=format, out=out_path)
 
@@ -632,10 +833,30 @@ def export_dataset(
         result.files = [out_path / n for n in names]
 
     if push and hub:
+        # The Hub gets Parquet files, and push_to_hub adds their features and split files to the card's YAML.
+        hub_card = card_for(None)
+        saved = f"; the files in {out_path} are complete" if out_path is not None else ""
         try:
-            result.pushed_to = upload(dataset, push, hub, private, card)
+            pushed = upload(dataset, push, hub, private, hub_card)
+        except UserError as exc:
+            raise UserError(f"{exc}{saved}") from None
         except Exception as exc:  # the Hub's errors are many; the user needs the one line, never the token
-            message = f"{type(exc).__name__}: {exc}".replace(hub, "***")
-            saved = f"; the files in {out_path} are complete" if out_path is not None else ""
+            message = " ".join(f"{type(exc).__name__}: {exc}".replace(hub, "***").split())
             raise UserError(f"--push {push}: upload failed ({message}){saved}") from None
+        result.pushed_to, result.pushed_private = pushed.url, pushed.private
     return result
+
+
+def _nothing_to_export(info: RunInfo, statuses: Counter[str]) -> str:
+    """Why a run without ok answers has nothing to export, and the step that fits (resume only helps some)."""
+    if not statuses:
+        return (f"run {info.run_id} has no cells (it planned {_plural(info.rounds, 'round')} x "
+                f"{_plural(len(info.models), 'model')}); nothing to export: generate a new run with "
+                "`synthgen generate --rounds N`")
+    found = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    if statuses.get("planned"):
+        return (f"run {info.run_id} has no ok answers yet ({found}); nothing to export: finish it with "
+                f"`synthgen generate --resume {info.run_id}`")
+    return (f"run {info.run_id} has no ok answers ({found}); nothing to export: see why with `synthgen stats --run "
+            f"{info.run_id}` and fix the models' credentials or parameters, then retry its cells with "
+            f"`synthgen generate --resume {info.run_id}`")

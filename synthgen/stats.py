@@ -90,9 +90,14 @@ class RunStats:
 
     @property
     def cost_usd(self) -> float | None:
-        """Total over the models that have prices; None when none has."""
+        """Total over the models that have prices; None when none has (see `models_without_prices`)."""
         costs = [m.cost_usd for m in self.models.values() if m.cost_usd is not None]
         return sum(costs) if costs else None
+
+    @property
+    def models_without_prices(self) -> list[str]:
+        """Models with ok answers whose table gives no prices: `cost_usd` leaves them out, so it is a lower bound."""
+        return [m.model for m in self.models.values() if m.cost_usd is None and m.ok]
 
     def to_dict(self) -> dict[str, Any]:
         models = {}
@@ -104,7 +109,9 @@ class RunStats:
             models[alias] = data
         return {"run_id": self.run.run_id, "status": self.run.status, "rounds": self.run.rounds,
                 "seed": self.run.seed, "ok": self.ok, "sentiments": self.sentiments, "failures": self.failures,
-                "cost_usd": self.cost_usd, "models": models}
+                "cost_usd": self.cost_usd,
+                "cost_partial": self.cost_usd is not None and bool(self.models_without_prices),
+                "models_without_prices": self.models_without_prices, "models": models}
 
 
 def run_stats(run: str | None = "last", *, store: str | Store | None = None,

@@ -149,7 +149,7 @@ def test_duplicates_and_empty_answers_are_dropped_before_the_split_and_reported(
     dropped_file = [json.loads(line) for line in (tmp_path / "out" / "dropped.jsonl").read_text().splitlines()]
     assert Counter(d["reason"] for d in dropped_file) == Counter(result.drop_counts())
     assert "| exact duplicate of an earlier text | 2 |" in result.card
-    assert "1 dropped duplicate(s) carried the other label" in result.card
+    assert "1 dropped duplicate carried the other label" in result.card
 
 
 def test_deduplicate_keeps_the_first_text():
@@ -232,7 +232,7 @@ def test_card_has_hub_metadata_and_states_models_prompt_topics_counts_cleaning_a
     for alias, model_id in MODEL_IDS.items():
         assert f"| {alias} | `{model_id}` |" in card_text
     assert TEMPLATE in card_text
-    assert "Topics source: `sentiment`" in card_text and "- Contexts or Scenarios (1)" in card_text
+    assert "Topics source: `sentiment`" in card_text and "- Contexts or Scenarios (1 topic; 116 texts)" in card_text
     assert "| j2-ultra | 18 | 18 | 36 |" in card_text  # 4 failed rounds: 2 of each label
     assert "| gpt-4 | 20 | 20 | 40 |" in card_text
     train = result.label_counts("train")
@@ -291,7 +291,7 @@ def test_push_hands_repo_token_private_flag_and_card_to_the_single_upload_functi
 
     def fake_upload(dataset_dict, repo_id, token, private, card_text):
         calls.append((dataset_dict, repo_id, token, private, card_text))
-        return f"https://huggingface.co/datasets/{repo_id}"
+        return export_module.Pushed(f"https://huggingface.co/datasets/{repo_id}", private)
 
     monkeypatch.setattr(export_module, "upload", fake_upload)
     out = tmp_path / "out"
@@ -300,7 +300,10 @@ def test_push_hands_repo_token_private_flag_and_card_to_the_single_upload_functi
     assert code == 0, err
     [(dd, repo_id, passed_token, private, card_text)] = calls
     assert (repo_id, passed_token, private) == ("alice/sentiment-synth", token, True)
-    assert card_text == (out / "README.md").read_text()
+    local = (out / "README.md").read_text()
+    # the same card, less the YAML that describes the local files: push_to_hub writes that for its Parquet files
+    assert card_text.split("\n---\n", 1)[1] == local.split("\n---\n", 1)[1]
+    assert "dataset_info:" in local and "dataset_info:" not in card_text and "configs:" not in card_text
     assert "pretty_name: sentiment-synth (synthgen)" in card_text
     assert dd["train"].num_rows + dd["test"].num_rows == 30
     assert "pushed to https://huggingface.co/datasets/alice/sentiment-synth (private)" in stdout
@@ -308,11 +311,24 @@ def test_push_hands_repo_token_private_flag_and_card_to_the_single_upload_functi
     assert not any(token in p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
 
 
+def not_found(repo_id: str):
+    import httpx
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    url = f"https://huggingface.co/api/datasets/{repo_id}"
+    return RepositoryNotFoundError(f"404 Client Error: Repository Not Found for url: {url}",
+                                   response=httpx.Response(404, request=httpx.Request("GET", url)))
+
+
 def test_upload_sends_the_card_first_then_the_data_with_token_and_private_flag(monkeypatch):
     from datasets import Dataset, DatasetDict
     from huggingface_hub import HfApi
 
     order = []
+
+    def repo_info(self, repo_id, **kw):
+        order.append(("repo_info", repo_id, self.token, kw))
+        raise not_found(repo_id)
 
     def create_repo(self, repo_id, **kw):
         order.append(("create_repo", repo_id, self.token, kw))
@@ -323,18 +339,20 @@ def test_upload_sends_the_card_first_then_the_data_with_token_and_private_flag(m
     def push_to_hub(self, repo_id, **kw):
         order.append(("push_to_hub", repo_id, kw["token"], kw))
 
+    monkeypatch.setattr(HfApi, "repo_info", repo_info)
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_file", upload_file)
     monkeypatch.setattr(DatasetDict, "push_to_hub", push_to_hub)
     dd = DatasetDict({"train": Dataset.from_dict({"text": ["a"]}), "test": Dataset.from_dict({"text": ["b"]})})
-    url_ = export_module.upload(dd, "bob/data", "hf_tok", False, "---\nlicense: other\n---\n# card\n")
+    pushed = export_module.upload(dd, "bob/data", "hf_tok", False, "---\nlicense: other\n---\n# card\n")
 
-    assert url_ == "https://huggingface.co/datasets/bob/data"
-    assert [step[0] for step in order] == ["create_repo", "upload_file", "push_to_hub"]
+    assert pushed == export_module.Pushed("https://huggingface.co/datasets/bob/data", private=False)
+    assert [step[0] for step in order] == ["repo_info", "create_repo", "upload_file", "push_to_hub"]
     assert all(step[1] == "bob/data" and step[2] == "hf_tok" for step in order)
-    assert order[0][3]["repo_type"] == "dataset" and order[0][3]["private"] is False
-    assert order[1][3]["path_in_repo"] == "README.md" and order[1][3]["path_or_fileobj"].endswith(b"# card\n")
-    assert order[2][3]["private"] is False
+    assert order[0][3]["repo_type"] == "dataset"
+    assert order[1][3]["repo_type"] == "dataset" and order[1][3]["private"] is False
+    assert order[2][3]["path_in_repo"] == "README.md" and order[2][3]["path_or_fileobj"].endswith(b"# card\n")
+    assert order[3][3]["private"] is False
 
 
 def test_push_without_any_token_is_refused_before_anything_is_written(db, tmp_path, capsys, monkeypatch):
@@ -413,3 +431,194 @@ def test_an_unknown_run_is_one_line_and_exit_2(db, tmp_path, capsys):
     make_run(db, rounds=4).close()
     code, _, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o"), "--run", "nope"], capsys)
     assert code == 2 and "--run nope: no such run" in err
+
+
+# --- what the card says each model received ------------------------------------------------------------------------
+
+def run_with_real_bodies(path: Path, rounds: int = 4) -> SQLiteStore:
+    """local-gemma (completion mode: a few-shot prompt built from the round), llama2 (the run's template inside
+    `[INST] ... [/INST]`) and gpt-4 (the run's template as the user message), with the request bodies the real body
+    builders make for each round."""
+    from synthgen.adapters.base import build_body
+    from synthgen.catalog import load_catalog
+    from synthgen.local_model import build_local_body
+    from synthgen.prompt import load_template, plan_run
+
+    catalog = load_catalog()
+    template = load_template("sentiment")
+    plans = plan_run(rounds, seed=3, template=template)
+    models = ("local-gemma", "llama2", "gpt-4")
+    store = SQLiteStore(path)
+    info = RunInfo(run_id="run-p", created_at=utc_now(), seed=3, rounds=rounds, models=list(models),
+                   template=template.name, template_text=template.text, topics_source="sentiment")
+    cells = []
+    for plan in plans:
+        for alias in models:
+            spec = catalog[alias]
+            body = (build_local_body(spec, plan.prompt, round=plan) if spec.protocol == "llama-cpp"
+                    else build_body(spec, plan.prompt))
+            cells.append(Record(run_id="run-p", round=plan.index, model=alias, model_id=spec.model_id,
+                                sentiment=plan.sentiment, topics=plan.topics_json(), prompt=plan.prompt,
+                                request_body=body))
+    store.create_run(info, cells)
+    for cell in cells:
+        cell.status, cell.text = "ok", f"{cell.model} sentence {cell.round}, {cell.sentiment}."
+        store.put_record(cell)
+    return store
+
+
+def test_card_states_per_model_the_template_each_model_actually_received(db, tmp_path):
+    from synthgen.prompt import load_template
+
+    run_with_real_bodies(db).close()
+    card = export_dataset("last", tmp_path / "out", store=url(db)).card
+    section = card.split("## Prompt templates")[1].split("\n## ")[0]
+    assert "every model of a round got the same prompt" not in card
+    rows = {line.split(" | ")[0].strip("| "): line for line in section.splitlines() if line.startswith("| ")}
+    assert "`sentiment-fewshot`" in rows["local-gemma"] and "not the run's template" in rows["local-gemma"]
+    assert "`sentiment`" in rows["gpt-4"] and "the run's template" in rows["gpt-4"]
+    assert "`sentiment`" in rows["llama2"] and "`[INST] {prompt} [/INST]`" in rows["llama2"]
+    # each distinct template shown once, naming the models that received it
+    assert section.count(load_template("sentiment-fewshot").text) == 1
+    assert section.count(load_template("sentiment").text) == 1
+    assert "### `sentiment-fewshot` (local-gemma)" in section and "### `sentiment` (llama2, gpt-4)" in section
+
+
+def test_card_of_a_single_model_run_says_one_model(db, tmp_path):
+    make_run(db, rounds=6, models=("gpt-4",)).close()
+    card = export_dataset("last", tmp_path / "out", store=url(db)).card
+    assert "written by 1 large language model from" in card
+
+
+# --- features in the card: load_dataset reads what the DatasetDict has ---------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "disk"])
+def test_load_dataset_of_any_export_format_gives_classlabel_labels(db, tmp_path, fmt):
+    import datasets
+    from datasets import ClassLabel, Value
+
+    make_run(db, rounds=20).close()
+    out = tmp_path / "out"
+    result = export_dataset("last", out, store=url(db), format=fmt)
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf-cache"))
+    assert set(loaded) == {"train", "test"}
+    assert loaded["train"].num_rows == len(result.splits["train"])
+    assert loaded["test"].num_rows == len(result.splits["test"])
+    feats = loaded["train"].features
+    assert isinstance(feats["labels"], ClassLabel) and feats["labels"].names == ["negative", "positive"]
+    if fmt == "csv":  # no list type in CSV: a JSON array string, and the card says so
+        assert feats["topics"] == Value("string")
+        assert json.loads(loaded["train"][0]["topics"]) == list(result.splits["train"][0].topics)
+        assert "string (JSON array)" in result.card and "json.loads" in result.card
+    else:
+        assert loaded["train"][0]["topics"] == list(result.splits["train"][0].topics)
+        assert "| `topics` | list of strings |" in result.card
+
+
+def test_card_lists_every_topic_used_most_used_first_with_counts(db, tmp_path):
+    from synthgen.prompt import load_topics
+
+    run_with_real_bodies(db, rounds=30).close()
+    result = export_dataset("last", tmp_path / "out", store=url(db))
+    section = result.card.split("## Topics")[1].split("\n## ")[0]
+    table = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    counted = [(topic.strip("| "), category, int(n.strip(" |"))) for topic, category, n in table]
+    expected = Counter((t.split(": ", 1)[1], t.split(": ", 1)[0]) for rows in result.splits.values()
+                       for r in rows for t in r.topics)
+    assert {(t, c): n for t, c, n in counted} == expected
+    assert [n for *_, n in counted] == sorted((n for *_, n in counted), reverse=True)
+    shipped = {(t, c) for c, topics in load_topics().items() for t in topics}
+    assert {(t, c) for t, c, _ in counted} <= shipped
+    assert f"{len(expected)} topics used, most used first" in section
+
+
+# --- visibility on the Hub -------------------------------------------------------------------------------------------
+
+def hub_that_records(monkeypatch, visibility: bool | None) -> list[str]:
+    """The real `upload`, with the Hub's answers to the visibility question fixed and its writes recorded."""
+    from datasets import DatasetDict
+    from huggingface_hub import HfApi
+
+    calls: list[str] = []
+    monkeypatch.setattr(export_module, "hub_visibility", lambda repo_id, token: visibility)
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(f"create_repo {kw['private']}"))
+    monkeypatch.setattr(HfApi, "upload_file", lambda self, **kw: calls.append("upload_file"))
+    monkeypatch.setattr(DatasetDict, "push_to_hub", lambda self, repo_id, **kw: calls.append("push_to_hub"))
+    return calls
+
+
+@pytest.mark.parametrize(("existing", "flags", "fix"), [
+    (False, ["--private"], "drop --private"),
+    (True, [], "add --private"),
+])
+def test_pushing_to_an_existing_repo_of_the_other_visibility_is_refused_before_uploading(
+        db, tmp_path, capsys, monkeypatch, existing, flags, fix):
+    make_run(db, rounds=4).close()
+    monkeypatch.setenv("HF_TOKEN", "hf_visibility_token")
+    calls = hub_that_records(monkeypatch, existing)
+    code, out, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o"), "--push", "alice/x",
+                              *flags], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"exists and is {'private' if existing else 'public'}" in err and fix in err and "Hub" in err
+    assert calls == []  # nothing uploaded, no repository created
+    assert "pushed to" not in out
+
+
+@pytest.mark.parametrize(("existing", "flags", "shown"), [
+    (None, ["--private"], "(private)"),
+    (None, [], "(public)"),
+    (False, [], "(public)"),
+    (True, ["--private"], "(private)"),
+])
+def test_push_reports_the_repositorys_real_visibility(db, tmp_path, capsys, monkeypatch, existing, flags, shown):
+    make_run(db, rounds=4).close()
+    monkeypatch.setenv("HF_TOKEN", "hf_visibility_token")
+    calls = hub_that_records(monkeypatch, existing)
+    code, out, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o"), "--push", "alice/x",
+                              *flags], capsys)
+    assert code == 0, err
+    assert f"pushed to https://huggingface.co/datasets/alice/x {shown}" in out
+    assert calls == [f"create_repo {bool(flags)}", "upload_file", "push_to_hub"]
+
+
+def test_hub_visibility_reads_the_repository_and_a_missing_one_is_none(monkeypatch):
+    from types import SimpleNamespace
+
+    from huggingface_hub import HfApi
+
+    repos = {"alice/secret": True, "alice/open": False}
+
+    def repo_info(self, repo_id, **kw):
+        assert kw["repo_type"] == "dataset" and self.token == "hf_t"
+        if repo_id not in repos:
+            raise not_found(repo_id)
+        return SimpleNamespace(private=repos[repo_id])
+
+    monkeypatch.setattr(HfApi, "repo_info", repo_info)
+    assert export_module.hub_visibility("alice/secret", "hf_t") is True
+    assert export_module.hub_visibility("alice/open", "hf_t") is False
+    assert export_module.hub_visibility("alice/new", "hf_t") is None
+
+
+# --- nothing to export: the hint fits the case -----------------------------------------------------------------------
+
+def test_a_run_with_no_cells_is_refused_without_suggesting_resume(db, tmp_path, capsys):
+    store = SQLiteStore(db)
+    store.create_run(RunInfo(run_id="empty", created_at=utc_now(), seed=1, rounds=0, models=["gpt-4"],
+                             template="sentiment", template_text=TEMPLATE, topics_source="sentiment"), [])
+    store.close()
+    code, _, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "has no cells" in err and "0 rounds x 1 model" in err and "--resume" not in err
+    assert "synthgen generate --rounds" in err
+
+
+def test_an_unfinished_run_without_answers_suggests_resume(db, tmp_path, capsys):
+    store = SQLiteStore(db)
+    info = RunInfo(run_id="waiting", created_at=utc_now(), seed=1, rounds=2, models=["gpt-4"],
+                   template="sentiment", template_text=TEMPLATE, topics_source="sentiment")
+    store.create_run(info, [Record(run_id="waiting", round=i, model="gpt-4", model_id="gpt-4", sentiment="positive",
+                                   topics=TOPICS, prompt="p") for i in range(2)])
+    store.close()
+    code, _, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "2 planned" in err and "synthgen generate --resume waiting" in err

@@ -152,3 +152,32 @@ def test_stats_of_an_unknown_run_or_store_is_one_line_and_exit_2(db, tmp_path, c
     code, _, err = run_cli(["stats", "--store", f"sqlite:///{tmp_path / 'missing.db'}"], capsys)
     assert code == 2 and "no such database" in err
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_the_all_cost_is_marked_partial_when_some_models_have_no_prices(db, capsys):
+    code, out, err = run_cli(["stats", "--store", db], capsys)
+    assert code == 0, err
+    rows = [cells[1:-1] for line in out.splitlines() if len(cells := [c.strip() for c in line.split("│")]) > 3]
+    all_cost = next(r for r in rows if r[0] == "all" and r[-1].startswith(("≥", "$", "-")))
+    assert all_cost[-1] == "≥ $0.0720 (1 model without prices)"  # gpt-4 priced, llama2 not: a lower bound
+    code, out, _ = run_cli(["stats", "--store", db, "--json"], capsys)
+    data = json.loads(out)
+    assert data["cost_partial"] is True and data["models_without_prices"] == ["llama2"]
+    assert data["cost_usd"] == pytest.approx(0.072)
+
+
+def test_the_all_cost_is_plain_when_every_model_has_prices(tmp_path, capsys):
+    store = SQLiteStore(tmp_path / "p.db")
+    info = RunInfo(run_id="priced", created_at=utc_now(), seed=1, rounds=2, models=["gpt-4"],
+                   template="sentiment", template_text="{sentiment}", topics_source="sentiment")
+    cells = [Record(run_id="priced", round=i, model="gpt-4", model_id="gpt-4", sentiment="positive", topics=[],
+                    prompt="p") for i in range(2)]
+    store.create_run(info, cells)
+    for cell in cells:
+        cell.status, cell.text, cell.latency_s, cell.input_tokens, cell.output_tokens = "ok", "t", 1.0, 100, 10
+        store.put_record(cell)
+    store.close()
+    code, out, _ = run_cli(["stats", "--store", f"sqlite:///{tmp_path / 'p.db'}"], capsys)
+    assert code == 0
+    assert "≥" not in out and "without prices" not in out
+    assert "2 rounds x 1 model, seed 1" in out  # one model, not "1 models"

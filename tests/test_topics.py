@@ -212,4 +212,141 @@ def test_read_file_keeps_ids_models_and_skips_empty_rows(tmp_path):
     path.write_text('{"id": "r1", "text": "one", "model": "m"}\n\n{"text": "  "}\n{"text": "two"}\n')
     loaded = read_file(path, model_column="model")
     assert [(d.id, d.text, d.model) for d in loaded.documents] == [("r1", "one", "m"), ("2", "two", None)]
-    assert loaded.notes == ["1 rows without text in 'text' skipped"]
+    assert loaded.notes == ["1 row without text in 'text' skipped"]
+
+
+# --- the map: where labels go, colours, legend ---------------------------------------------------------------------
+
+def _lab(rgb) -> np.ndarray:
+    """CIELAB of an sRGB colour as drawn on the map (alpha 0.7 over white)."""
+    c = np.asarray(rgb[:3], dtype=float) * 0.7 + 0.3
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    f = np.cbrt(xyz / np.array([0.95047, 1.0, 1.08883]))
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("k", [11, 12, 16, 20])
+def test_neighbouring_topics_get_clearly_different_colours_beyond_ten_topics(k):
+    from synthgen.topicmodel.plot import topic_colours
+
+    colours = topic_colours(k)
+    assert len({tuple(c) for c in colours}) == k
+    steps = [float(np.linalg.norm(_lab(a) - _lab(b))) for a, b in zip(colours, colours[1:], strict=False)]
+    assert min(steps) > 20, steps  # tab20 in its own order: topics 0 and 1 are two shades of one blue (~15)
+    closest = min(np.linalg.norm(_lab(a) - _lab(b)) for i, a in enumerate(colours) for b in colours[i + 1:])
+    assert closest > 10
+
+
+def test_map_labels_sit_on_a_dense_part_of_their_own_topic_not_its_mean():
+    from synthgen.topicmodel.plot import anchor_points
+
+    rng = np.random.default_rng(0)
+    # topic 0 has two far-apart lumps, so its mean lies between them, inside topic 1
+    coords = np.vstack([rng.normal((-10, 0), 0.3, (20, 2)), rng.normal((10, 0), 0.3, (12, 2)),
+                        rng.normal((0, 0), 0.3, (20, 2))])
+    labels = np.array([0] * 32 + [1] * 20)
+    anchors = anchor_points(coords, labels, 2)
+    assert np.linalg.norm(coords[labels == 0].mean(axis=0) - (0, 0)) < 3  # the mean: in topic 1's lump
+    assert np.linalg.norm(anchors[0] - (-10, 0)) < 1.5  # the label: on topic 0's larger lump
+    assert any(np.allclose(anchors[0], p) for p in coords[labels == 0])  # at one of its own texts
+    assert np.linalg.norm(anchors[1]) < 1.5
+
+
+def test_crowded_map_labels_do_not_cover_each_other_and_stay_inside_the_plot():
+    from synthgen.topicmodel.plot import map_figure
+
+    rng = np.random.default_rng(1)
+    k = 14
+    labels = np.repeat(np.arange(k), 15)
+    coords = rng.normal(0, 0.3, (k, 2))[labels] + rng.normal(0, 0.2, (len(labels), 2))  # all in one heap
+    names = [f"a fairly long label for topic number {t}" for t in range(k)]
+    fig = map_figure(coords, labels, names)
+    ax = fig.axes[0]
+    fig.canvas.draw()  # the white boxes around the labels get their size when drawn
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == k
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+    frame = ax.get_window_extent(renderer)
+    assert all(frame.x0 - 1 <= b.x0 and b.x1 <= frame.x1 + 1 and frame.y0 - 1 <= b.y0 and b.y1 <= frame.y1 + 1
+               for b in boxes)
+
+
+def test_legend_cuts_long_labels_with_an_ellipsis():
+    from synthgen.topicmodel.plot import map_figure
+
+    labels = np.array([0, 0, 1, 1])
+    coords = np.array([[0, 0], [0.1, 0], [5, 5], [5.1, 5]], dtype=float)
+    long = "Family gatherings and the small rituals of holidays at home"
+    fig = map_figure(coords, labels, [long, "Short"])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[1] == "1: Short"
+    assert legend[0].startswith("0: Family gatherings") and legend[0].endswith("…")
+    assert len(legend[0]) <= len("0: ") + 40
+
+
+def test_twelve_topic_map_is_written_with_every_topic_colour(tmp_path):
+    import matplotlib.image
+    from matplotlib.colors import to_rgb
+
+    from synthgen.topicmodel.plot import PALETTE20
+
+    rng = random.Random(3)
+    words = [f"w{g}x{i}" for g in range(12) for i in range(8)]
+    docs = [Document(f"{g}-{n}", " ".join(rng.sample(words[g * 8:(g + 1) * 8], 5))) for g in range(12)
+            for n in range(6)]
+    model = TopicModel(get_embedder("tfidf"), k=12, seed=0)
+    model.fit(docs)
+    pixels = matplotlib.image.imread(model.plot(tmp_path / "map12.png"))[..., :3].reshape(-1, 3)
+    for colour in PALETTE20[:12]:
+        blended = np.array(to_rgb(colour)) * 0.7 + 0.3
+        assert (np.abs(pixels - blended).max(axis=1) < 0.03).any(), colour
+
+
+# --- per-model view: repeats within a model --------------------------------------------------------------------------
+
+def test_a_model_that_repeats_itself_is_not_shown_as_unique():
+    docs, _ = separated(per_group=6)
+    a = [Document(f"a{i}", d.text, "a") for i, d in enumerate(docs)]  # 30 distinct texts
+    repeated = " ".join(VOCAB["chess"][:6])
+    b = [Document(f"b{i}", repeated + ("." if i % 2 else ""), "b") for i in range(5)]  # one text, five times
+    b += [Document("b-own", " ".join(VOCAB["music"][2:8]), "b")]
+    report = TopicModel(get_embedder("tfidf"), k=5, seed=0).fit(a + b)
+    views = {v.model: v for v in report.models}
+    assert views["b"].near_duplicates == 0  # no other model wrote these
+    assert views["b"].self_duplicates == 4  # the first of the five is not a repeat
+    assert views["b"].unique_texts == 2 and views["b"].unique_share == pytest.approx(2 / 6)
+    data = {m["model"]: m for m in report.to_dict()["models"]}
+    assert data["b"]["self_duplicates"] == 4 and data["b"]["unique_share"] == pytest.approx(0.3333, abs=1e-4)
+    assert TopicReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
+
+
+def test_unique_counts_texts_with_neither_kind_of_near_duplicate():
+    emb = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0.6, 0.8]], dtype=np.float32)
+    views = {v.model: v for v in model_views(["x", "x", "x", "y", "y"], np.zeros(5, dtype=int), emb, 1)}
+    # x: texts 0 and 1 are the same (1 repeats 0); text 2 is also written by y (text 3)
+    assert (views["x"].self_duplicates, views["x"].near_duplicates, views["x"].unique_texts) == (1, 1, 1)
+    assert (views["y"].self_duplicates, views["y"].near_duplicates, views["y"].unique_texts) == (0, 1, 1)
+
+
+# --- weak cluster structure ------------------------------------------------------------------------------------------
+
+def test_k_auto_warns_in_one_line_when_no_k_gives_separate_clusters():
+    rng = random.Random(5)
+    vocab = [f"word{i}" for i in range(400)]
+    docs = [Document(str(i), " ".join(rng.sample(vocab, 6))) for i in range(60)]  # no structure at all
+    report = TopicModel(get_embedder("tfidf"), k="auto", seed=0).fit(docs)
+    assert len(report.warnings) == 1 and "\n" not in report.warnings[0]
+    assert report.warnings[0].startswith("weak cluster structure: the best silhouette")
+    assert report.to_dict()["warnings"] == report.warnings
+
+
+def test_well_separated_texts_and_a_fixed_k_give_no_structure_warning():
+    docs, _ = separated()
+    assert TopicModel(get_embedder("tfidf"), k="auto", seed=0).fit(docs).warnings == []
+    rng = random.Random(5)
+    noise = [Document(str(i), " ".join(rng.sample([f"w{j}" for j in range(400)], 6))) for i in range(40)]
+    assert TopicModel(get_embedder("tfidf"), k=4, seed=0).fit(noise).warnings == []

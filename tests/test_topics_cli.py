@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def test_a_run_uses_cleaned_texts_and_shows_the_per_model_view(capsys, tmp_path)
     report = json.loads(out)
     assert report["source"] == "run r1" and report["n_texts"] == 23 and report["k"] == 3
     assert "cleaned texts used for 23 answers" in report["notes"]
-    assert "1 answers the cleaner rejected left out" in report["notes"]
+    assert "1 answer the cleaner rejected left out" in report["notes"]
     assert not any("Sure!" in e for t in report["topics"] for e in t["examples"])
     models = {m["model"]: m for m in report["models"]}
     assert models["m1"]["n_texts"] == 12 and models["m2"]["n_texts"] == 11
@@ -221,7 +222,8 @@ def test_terminal_table_shows_labels_sizes_keywords_examples_and_models(capsys, 
     assert code == 0
     assert "3 topics in 23 texts from run r1" in out
     assert "given with --k 3" in out
-    for header in ("label", "size", "keywords", "examples", "per model", "near-dup", "unique", "shared with"):
+    for header in ("label", "size", "keywords", "examples", "per model", "near-dup", "repeats", "unique",
+                   "shared with"):
         assert header in out
     assert "(keywords)" in out and "- " in out
 
@@ -253,3 +255,59 @@ def test_minilm_names_the_hand_written_groups(capsys):
     assert report["k"] == 5 and [t["size"] for t in report["topics"]] == [12] * 5
     keywords = {w for t in report["topics"] for w in t["keywords"][:3]}
     assert {"goal", "rain", "code"} <= keywords
+
+
+def test_a_map_path_that_cannot_be_written_is_refused_before_the_texts_are_clustered(capsys, jsonl, tmp_path,
+                                                                                     monkeypatch):
+    from synthgen.topicmodel import TopicModel
+
+    def no_fit(self, *args, **kwargs):
+        raise AssertionError("the fit ran before the map path was checked")
+
+    monkeypatch.setattr(TopicModel, "fit", no_fit)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    fails_with(["--input", str(jsonl), "--plot", str(blocker / "maps" / "map.png")], capsys,
+               f"--plot {blocker / 'maps' / 'map.png'}: cannot create it: {blocker} is not a folder")
+    folder = tmp_path / "map.png"
+    folder.mkdir()
+    fails_with(["--input", str(jsonl), "--plot", str(folder)], capsys, f"--plot {folder}: is a folder")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+def test_a_read_only_map_folder_is_refused_before_the_fit(capsys, jsonl, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        fails_with(["--input", str(jsonl), "--plot", str(locked / "map.png")], capsys,
+                   f"--plot {locked / 'map.png'}: cannot write there: {locked} is not writable")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_weak_structure_warning_is_one_line_in_the_table_and_in_json(capsys, tmp_path):
+    rng = random.Random(5)
+    vocab = [f"word{i}" for i in range(400)]
+    path = tmp_path / "noise.jsonl"
+    path.write_text("".join(json.dumps({"text": " ".join(rng.sample(vocab, 6))}) + "\n" for _ in range(60)))
+    code, out, _ = run_cli(["--input", str(path), "--json"], capsys)
+    assert code == 0
+    [warning] = json.loads(out)["warnings"]
+    assert warning.startswith("weak cluster structure")
+    code, out, _ = run_cli(["--input", str(path)], capsys)
+    assert code == 0 and "warning: weak cluster structure: the best silhouette" in out
+
+
+def test_per_model_table_shows_repeats_within_a_model(capsys, tmp_path):
+    rows = separated_rows() + [{"id": f"r{i}", "text": "yacht mast harbour anchor keel regatta", "model": "m3"}
+                               for i in range(3)]
+    path = tmp_path / "rep.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, _ = run_cli(["--input", str(path), "--k", "3", "--json"], capsys)
+    models = {m["model"]: m for m in json.loads(out)["models"]}
+    assert models["m3"]["self_duplicates"] == 2 and models["m3"]["unique_share"] < 1
+    code, out, _ = run_cli(["--input", str(path), "--k", "3"], capsys)
+    row = next(line for line in out.splitlines() if line.startswith("│ m3"))
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells[1] == "3" and cells[-3] == "2" and cells[-2] != "100%"  # texts, repeats, unique

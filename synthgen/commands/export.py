@@ -20,7 +20,9 @@ FORMATS = ("disk", "parquet", "jsonl", "csv")  # synthgen.export.FORMATS, repeat
               help="Refuse to export uncleaned answers of this model (repeatable), e.g. --require-clean llama2.")
 @click.option("--push", default=None, metavar="USER/NAME",
               help="Also push to the Hugging Face Hub (token: HF_TOKEN or your saved `hf auth login`).")
-@click.option("--private", is_flag=True, help="Create the Hub repository private.")
+@click.option("--private", is_flag=True,
+              help="Push to a private Hub repository: a new one is created private; an existing public one is "
+                   "refused (pushing cannot change a repository's visibility).")
 @click.option("--license", "license_id", default="other", show_default=True,
               help="License id for the card's metadata, e.g. cc-by-4.0.")
 @store_option
@@ -39,7 +41,7 @@ def cmd(run_id, out, fmt, test_size, seed, require_clean, push, private, license
                             catalog_dir=catalog_dir)
     console = Console(highlight=False, soft_wrap=True)
     answers = sum(f.answers for f in result.cleaning.values())
-    console.print(f"run [bold]{result.run.run_id}[/bold]: {answers} ok answers -> {result.kept} texts "
+    console.print(f"run [bold]{result.run.run_id}[/bold]: {_n(answers, 'ok answer')} -> {_n(result.kept, 'text')} "
                   f"(train {len(result.splits['train'])}, test {len(result.splits['test'])}; "
                   f"stratified by label and model, seed {result.seed})")
     for split in result.splits:
@@ -53,8 +55,10 @@ def cmd(run_id, out, fmt, test_size, seed, require_clean, push, private, license
             for m, f in cleaned.items()))
         for m, f in cleaned.items():
             if f.raw:
-                console.print(f"[yellow]note: {f.raw} answers of {m} have no cleaned text; their raw answers were "
-                              f"exported (--require-clean {m} refuses that)[/yellow]")
+                has = "has" if f.raw == 1 else "have"
+                console.print(f"[yellow]note: {_n(f.raw, 'answer')} of {m} {has} no cleaned text; the raw "
+                              f"{'answer was' if f.raw == 1 else 'answers were'} exported (--require-clean {m} "
+                              "refuses that)[/yellow]")
     counts = result.drop_counts()
     if counts:
         console.print(f"dropped {len(result.dropped)} before the split:")
@@ -68,4 +72,9 @@ def cmd(run_id, out, fmt, test_size, seed, require_clean, push, private, license
         console.print("dropped nothing: no empty texts or duplicates")
     console.print(f"wrote {result.out} ({result.format}): " + ", ".join(p.name for p in result.files))
     if result.pushed_to:
-        console.print(f"pushed to {result.pushed_to}" + (" (private)" if private else ""))
+        visibility = {True: "private", False: "public"}.get(result.pushed_private, "visibility unknown")
+        console.print(f"pushed to {result.pushed_to} ({visibility})")
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"

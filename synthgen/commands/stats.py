@@ -17,6 +17,18 @@ def _usd(value: float | None) -> str:
     return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def total_cost(stats) -> str:
+    """The "all" row's cost: a lower bound, and said to be one, when some models with answers have no prices."""
+    missing = stats.models_without_prices
+    if stats.cost_usd is None or not missing:
+        return _usd(stats.cost_usd)
+    return f"≥ {_usd(stats.cost_usd)} ({_n(len(missing), 'model')} without prices)"
+
+
 @click.command("stats")
 @click.option("--run", "run_id", default="last", show_default=True, metavar="ID|last", help="The run to describe.")
 @click.option("--plots", "plots_dir", default=None, metavar="DIR",
@@ -42,8 +54,8 @@ def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool
 
     console = Console(width=max(Console().width, 100))
     run = stats.run
-    console.print(f"run [bold]{run.run_id}[/bold] ({run.status}): {run.rounds} rounds x {len(run.models)} models, "
-                  f"seed {run.seed}")
+    console.print(f"run [bold]{run.run_id}[/bold] ({run.status}): {_n(run.rounds, 'round')} x "
+                  f"{_n(len(run.models), 'model')}, seed {run.seed}")
 
     answers = Table(title="Answers per model and sentiment", title_justify="left")
     for column in ("model", "model id", "ok", "negative", "positive", "failed", "not run"):
@@ -81,7 +93,7 @@ def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool
         tokens_out = str(m.output_tokens) if m.ok > m.without_usage else "-"
         perf.add_row(m.model, _s(m.latency_p50), _s(m.latency_p95), tokens_in, tokens_out, _usd(m.cost_usd))
     perf.add_row("[bold]all[/bold]", "", "", str(sum(m.input_tokens for m in stats.models.values())),
-                 str(sum(m.output_tokens for m in stats.models.values())), _usd(stats.cost_usd))
+                 str(sum(m.output_tokens for m in stats.models.values())), total_cost(stats))
     console.print(perf)
     notes = []
     if any(m.cost_usd is None for m in stats.models.values()):

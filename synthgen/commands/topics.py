@@ -65,10 +65,11 @@ def cmd(run_id, input_path, dataset_dir, text_column, model_column, k_text, k_ma
         raise UserError(f"--k-max {k_max}: give at least 2")
     if n_examples < 1:
         raise UserError(f"--examples {n_examples}: give at least 1")
-    if plot_path and not plot_path.lower().endswith((".png", ".svg", ".pdf")):
-        raise UserError(f"--plot {plot_path}: use a .png, .svg or .pdf file name")
-
     from ..topicmodel import ModelAsker, TopicModel, read_dataset, read_file, read_run
+    from ..topicmodel.plot import check_plot_path
+
+    if plot_path:
+        check_plot_path(plot_path)  # before the fit: a map that cannot be written should not cost the clustering
 
     asker = None
     if labeler:
@@ -105,6 +106,10 @@ def cmd(run_id, input_path, dataset_dir, text_column, model_column, k_text, k_ma
     render(report, Console(width=max(Console().width, 120)))
 
 
+def _n(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word if count == 1 else words or word + 's'}"
+
+
 def _short(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -116,7 +121,7 @@ def render(report, console) -> None:
     from rich.table import Table
 
     choice = report.k_choice
-    console.print(f"[bold]{report.k} topics[/bold] in {report.n_texts} texts from {escape(report.source)} "
+    console.print(f"[bold]{_n(report.k, 'topic')}[/bold] in {_n(report.n_texts, 'text')} from {escape(report.source)} "
                   f"(embedder {report.embedder}, seed {report.seed}); k: {escape(choice.reason)}")
     if choice.method != "fixed" and len(choice.candidates) > 1:
         scores = Table(title="choosing k", title_justify="left")
@@ -133,9 +138,9 @@ def render(report, console) -> None:
             scores.add_row(*row)
         console.print(scores)
         if choice.questions:
-            console.print(f"[dim]{choice.questions} pair questions to {escape(report.labeler or '')}: "
+            console.print(f"[dim]{_n(choice.questions, 'pair question')} to {escape(report.labeler or '')}: "
                           f"{choice.answered} answered yes/no ({choice.yes} yes); "
-                          f"{choice.controls_passed} of {choice.controls} control pairs right[/dim]")
+                          f"{choice.controls_passed} of {_n(choice.controls, 'control pair')} right[/dim]")
     table = Table(title="topics", title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("label", max_width=28, overflow="fold")
@@ -150,12 +155,14 @@ def render(report, console) -> None:
     failed = [t for t in report.topics if t.label_note]
     if failed:
         notes = sorted({t.label_note for t in failed})
-        console.print(f"[yellow]{len(failed)} labels fell back to keywords: {escape('; '.join(notes)[:300])}"
-                      "[/yellow]")
+        console.print(f"[yellow]{_n(len(failed), 'label')} fell back to keywords: "
+                      f"{escape('; '.join(notes)[:300])}[/yellow]")
     if report.models:
         render_models(report, console)
     for note in report.notes:
         console.print(f"[dim]{escape(note)}[/dim]")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
 
 
 def render_models(report, console) -> None:
@@ -163,7 +170,8 @@ def render_models(report, console) -> None:
     from rich.table import Table
 
     k = report.k
-    table = Table(title=f"per model (near-duplicate: cosine > {report.duplicate_threshold} to another model's text)",
+    table = Table(title=f"per model (cosine > {report.duplicate_threshold}: near-dup = another model wrote nearly the "
+                        "same text; repeats = nearly repeats an earlier text of the same model; unique = neither)",
                   title_justify="left")
     table.add_column("model")
     table.add_column("texts", justify="right")
@@ -173,7 +181,8 @@ def render_models(report, console) -> None:
     else:
         table.add_column("top topics")
     table.add_column("topic spread", justify="right")
-    table.add_column("near-dup texts", justify="right")
+    table.add_column("near-dup", justify="right")
+    table.add_column("repeats", justify="right")
     table.add_column("unique", justify="right")
     table.add_column("shared with")
     for view in report.models:
@@ -184,5 +193,6 @@ def render_models(report, console) -> None:
             shares = [", ".join(f"{t} {view.topic_share[t]:.0%}" for t in top)]
         shared = ", ".join(f"{m} {n}" for m, n in sorted(view.near_duplicate_pairs.items(), key=lambda x: -x[1]))
         table.add_row(escape(view.model), str(view.n_texts), *shares, f"{view.topic_entropy:.2f}",
-                      str(view.near_duplicates), f"{view.unique_share:.0%}", escape(shared) or "-")
+                      str(view.near_duplicates), str(view.self_duplicates), f"{view.unique_share:.0%}",
+                      escape(shared) or "-")
     console.print(table)

@@ -1,5 +1,6 @@
-"""Per-model view of a generated run: which topics each model writes about, and how often another model wrote
-nearly the same text (cosine above a threshold), so a user sees which model adds diversity."""
+"""Per-model view of a generated run: which topics each model writes about, how often another model wrote nearly
+the same text and how often a model repeats itself (cosine above a threshold), so a user sees which model adds
+diversity."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ def model_views(models: Sequence[str | None], labels: np.ndarray, embeddings: np
                 threshold: float = 0.95) -> list[ModelView]:
     """One view per model (texts without a model are left out); empty when no text names a model.
 
-    `embeddings` are the unit vectors from the embedder, so a dot product is the cosine.
+    Two kinds of near-duplicate (cosine above `threshold`): a text another model also wrote (both texts count),
+    and a text that repeats an earlier text of the same model (the first one stays unique). `unique` is the share
+    of a model's texts that are neither. `embeddings` are the unit vectors from the embedder, so a dot product is
+    the cosine.
     """
     names = sorted({m for m in models if m is not None})
     if not names:
@@ -34,15 +38,19 @@ def model_views(models: Sequence[str | None], labels: np.ndarray, embeddings: np
     index = {name: i for i, name in enumerate(names)}
     model_idx = np.array([index[m] if m is not None else -1 for m in models])
     x = np.asarray(embeddings, dtype=np.float32)
-    has_dup = np.zeros(len(models), dtype=bool)
+    has_dup = np.zeros(len(models), dtype=bool)  # another model wrote nearly the same text
+    repeats = np.zeros(len(models), dtype=bool)  # nearly repeats an earlier text of its own model
     pair_counts = np.zeros((len(names), len(names)), dtype=np.int64)
-    if len(names) > 1:
-        keep = np.flatnonzero(model_idx >= 0)
-        onehot = np.eye(len(names), dtype=np.float32)[model_idx[keep]]  # text -> its model (float: BLAS counts)
-        block = max(1, min(1024, MAX_BLOCK_CELLS // keep.size))
-        for start in range(0, keep.size, block):
-            rows = keep[start:start + block]
-            close = (x[rows] @ x[keep].T > threshold) & (model_idx[rows][:, None] != model_idx[keep][None, :])
+    keep = np.flatnonzero(model_idx >= 0)
+    onehot = np.eye(len(names), dtype=np.float32)[model_idx[keep]]  # text -> its model (float: BLAS counts)
+    block = max(1, min(1024, MAX_BLOCK_CELLS // keep.size))
+    for start in range(0, keep.size, block):
+        rows = keep[start:start + block]
+        near = x[rows] @ x[keep].T > threshold
+        same = model_idx[rows][:, None] == model_idx[keep][None, :]
+        repeats[rows] = (near & same & (keep[None, :] < rows[:, None])).any(axis=1)
+        if len(names) > 1:
+            close = near & ~same
             has_dup[rows] = close.any(axis=1)
             per_row = close.astype(np.float32) @ onehot  # exact: whole numbers far below 2**24
             pair_counts += np.rint(onehot[start:start + block].T.astype(np.float64) @ per_row).astype(np.int64)
@@ -56,5 +64,6 @@ def model_views(models: Sequence[str | None], labels: np.ndarray, embeddings: np
             topic_entropy=round(topic_entropy(counts), 4), near_duplicates=int(has_dup[mine].sum()),
             near_duplicate_pairs={names[o]: int(pair_counts[m, o]) for o in range(len(names))
                                   if o != m and pair_counts[m, o]},
+            self_duplicates=int(repeats[mine].sum()), unique_texts=int((mine & ~has_dup & ~repeats).sum()),
         ))
     return views

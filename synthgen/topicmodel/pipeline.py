@@ -22,6 +22,20 @@ from .plot import map_coordinates, plot_map
 from .report import Assignment, Document, KChoice, KScore, Topic, TopicReport
 
 KeywordFn = Callable[..., dict[int, list[str]]]
+WEAK_SILHOUETTE = 0.1  # below this, even the best k splits texts that do not form separate groups
+
+
+def weak_structure_warning(choice: KChoice) -> str | None:
+    """One line when `--k auto` found no k whose clusters stand apart (every silhouette below WEAK_SILHOUETTE)."""
+    if choice.method == "fixed" or not choice.candidates:
+        return None
+    best = max(c.silhouette for c in choice.candidates)
+    if best >= WEAK_SILHOUETTE:
+        return None
+    low, high = choice.candidates[0].k, choice.candidates[-1].k
+    tried = f"k={low}" if low == high else f"k={low}..{high}"
+    return (f"weak cluster structure: the best silhouette over {tried} is {best:.3f} (below {WEAK_SILHOUETTE}); "
+            "these texts do not fall into clearly separate topics, so read the topics as a rough partition")
 
 
 class Embedder(Protocol):
@@ -112,6 +126,7 @@ class TopicModel:
         reps = {t: cluster.representatives(reduced, labels, t, texts, n_reps) for t in range(k)}
         shown = {t: [texts[i] for i in reps[t][: self.n_prompt_docs]] for t in range(k)}  # what the labeler sees
         answers: list[Any] = [None] * k
+        template = None
         if self.labeler is not None:
             template = read_prompt("topic-label")
             answers = self.labeler.ask_many([build_label_prompt(shown[t], keywords.get(t, []), template)
@@ -119,7 +134,7 @@ class TopicModel:
         topics = []
         for t in range(k):
             words = list(keywords.get(t, []))
-            label, label_source, note = pick_label(answers[t], words, self.max_label_chars, shown[t])
+            label, label_source, note = pick_label(answers[t], words, self.max_label_chars, shown[t], template)
             size = int(np.sum(labels == t))
             topics.append(Topic(id=t, label=label, size=size, share=round(size / len(texts), 4), keywords=words,
                                 examples=[texts[i] for i in reps[t][: self.n_examples]], label_source=label_source,
@@ -133,14 +148,17 @@ class TopicModel:
             duplicate_threshold=self.duplicate_threshold,
             assignments=[Assignment(d.id, int(t), d.model) for d, t in zip(documents, labels, strict=True)],
         )
+        warning = weak_structure_warning(choice)
+        if warning:
+            self.report_.warnings.append(warning)
         return self.report_
 
-    def plot(self, path: str | Path) -> Path:
-        """The 2-D map of the last fit, coloured by topic with labels at the centroids."""
+    def plot(self, path: str | Path, figsize: tuple[float, float] = (10, 7.5)) -> Path:
+        """The 2-D map of the last fit, coloured by topic, each label where its topic is densest."""
         if not hasattr(self, "report_"):
             raise RuntimeError("call fit() before plot()")
         report = self.report_
         coords = map_coordinates(self.reduced_, self.seed)
         title = (f"{report.n_texts} texts, {report.k} topics ({report.k_choice.method}), "
                  f"embedder {report.embedder}" + (f", labels by {report.labeler}" if report.labeler else ""))
-        return plot_map(coords, self.labels_, [t.label for t in report.topics], path, title)
+        return plot_map(coords, self.labels_, [t.label for t in report.topics], path, title, figsize)

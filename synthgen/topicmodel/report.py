@@ -53,7 +53,8 @@ class KChoice:
 
 @dataclass
 class ModelView:
-    """How one model's texts spread over the topics, and how many of them another model also wrote."""
+    """How one model's texts spread over the topics, how many of them another model also wrote, and how many
+    repeat the model's own earlier texts."""
 
     model: str
     n_texts: int
@@ -61,10 +62,16 @@ class ModelView:
     topic_entropy: float  # 0 = all in one topic, 1 = evenly over all topics
     near_duplicates: int  # texts with a near-duplicate written by another model
     near_duplicate_pairs: dict[str, int] = field(default_factory=dict)  # other model -> near-duplicate pairs
+    self_duplicates: int = 0  # texts that nearly repeat an earlier text of the same model
+    unique_texts: int | None = None  # texts that are neither; None in reports written before self_duplicates
 
     @property
     def unique_share(self) -> float:
-        return 1.0 - self.near_duplicates / self.n_texts if self.n_texts else 0.0
+        if not self.n_texts:
+            return 0.0
+        if self.unique_texts is None:
+            return 1.0 - self.near_duplicates / self.n_texts
+        return self.unique_texts / self.n_texts
 
 
 @dataclass
@@ -87,6 +94,7 @@ class TopicReport:
     duplicate_threshold: float = 0.95
     assignments: list[Assignment] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one line each, e.g. weak cluster structure
 
     @property
     def k(self) -> int:
@@ -114,4 +122,5 @@ class TopicReport:
             k_choice=KChoice(**choice), topics=[Topic(**t) for t in data["topics"]], labeler=data.get("labeler"),
             models=models, duplicate_threshold=data.get("duplicate_threshold", 0.95),
             assignments=[Assignment(**a) for a in data.get("assignments", [])], notes=list(data.get("notes", [])),
+            warnings=list(data.get("warnings", [])),
         )

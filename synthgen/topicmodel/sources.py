@@ -23,6 +23,10 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _documents(rows: Iterable[tuple[str, Any, Any]], where: str, text_column: str) -> Loaded:
     docs: list[Document] = []
     rows_seen = empty = 0
@@ -36,7 +40,7 @@ def _documents(rows: Iterable[tuple[str, Any, Any]], where: str, text_column: st
         raise UserError(f"{where}: no rows; give a file with at least two texts")
     if not docs:
         raise UserError(f"{where}: column '{text_column}' has no non-empty text in {rows_seen} rows")
-    notes = [f"{empty} rows without text in '{text_column}' skipped"] if empty else []
+    notes = [f"{_n(empty, 'row')} without text in '{text_column}' skipped"] if empty else []
     return Loaded(where, docs, notes)
 
 
@@ -180,9 +184,9 @@ def read_run(store_url: str | None, run_id: str | None) -> Loaded:
         raise UserError(f"{where}: no ok answers with text to cluster; see `synthgen runs`")
     notes = []
     if used_clean:
-        notes.append(f"cleaned texts used for {used_clean} answers")
+        notes.append(f"cleaned texts used for {_n(used_clean, 'answer')}")
     if rejected:
-        notes.append(f"{rejected} answers the cleaner rejected left out")
+        notes.append(f"{_n(rejected, 'answer')} the cleaner rejected left out")
     if empty:
-        notes.append(f"{empty} empty answers left out")
+        notes.append(f"{_n(empty, 'empty answer')} left out")
     return Loaded(where, docs, notes)
