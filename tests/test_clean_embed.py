@@ -99,8 +99,15 @@ def test_openai_uses_text_embedding_3_large_through_the_sdk(monkeypatch):
         emb = get_embedder("openai", cache=False)
         out = emb.embed(TEXTS[:3])
         assert out.shape[0] == 3 and _is_unit(out)
-        assert emb.name == "openai:text-embedding-3-large"
+        # the server is part of the cache key (another server's vectors are not these), the key never is
+        assert emb.name == f"openai:text-embedding-3-large@{srv.url.split('://')[1]}/v1"
+        assert "sk-test" not in emb.name
         assert srv.requests[-1]["model"] == "text-embedding-3-large"
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    assert get_embedder("openai").name == "openai:text-embedding-3-large"  # api.openai.com
+    assert get_embedder("openai", base_url="https://u:pw@proxy.example/v1/").name == (
+        "openai:text-embedding-3-large@proxy.example/v1"
+    )
 
 
 def test_missing_settings_and_unknown_names_are_one_line_user_errors(monkeypatch):

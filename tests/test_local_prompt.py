@@ -263,3 +263,22 @@ def test_a_crash_while_assembling_leaves_no_file_behind(fake_package, tmp_path):
 def test_a_missing_package_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no-such-gguf-pkg not installed.*pip install"):
         assemble_package("no_such_gguf_pkg", tmp_path)
+
+
+def test_install_hint_names_the_package_outside_a_checkout(monkeypatch):
+    # from this checkout (an editable install): the -e form; from an installed wheel: the package name
+    assert "pip install -e '.[local]'" in local_model.install_hint() and "in the checkout" in local_model.install_hint()
+    monkeypatch.setattr(local_model, "_checkout", lambda: None)
+    hint = local_model.install_hint("the in-process llama.cpp protocol")
+    assert "pip install 'synthgen[local]'" in hint and "-e" not in hint and "checkout" not in hint
+    assert f'CMAKE_ARGS="{local_model.CMAKE_ARGS}"' in hint and "\n" not in hint
+
+
+def test_a_copy_of_a_fewshot_example_is_an_echo_and_a_new_sentence_is_not(catalog):
+    spec = catalog["local-gemma"]
+    copied = "The train was late for the third time this week, and as the saying goes, it never rains but it pours."
+    assert local_model.fewshot_echo(spec, copied)
+    assert local_model.fewshot_echo(spec, f'"{copied.upper()}"')  # case, quotes and punctuation aside
+    assert local_model.fewshot_echo(spec, copied.replace("third", "fourth"))  # near-identical
+    assert local_model.fewshot_echo(spec, "The bus was late again, and I missed the start of my meeting.") is None
+    assert local_model.fewshot_echo(catalog["local-gguf"], copied) is None  # no few-shot template, no examples

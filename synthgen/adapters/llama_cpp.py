@@ -3,6 +3,9 @@
 The model runs in one worker thread so generation never blocks the engine's event loop: one `Llama` instance
 per (GGUF file, load settings), loaded once per process, and every request queued on that single thread
 (llama.cpp contexts are not thread-safe, and on a small machine one generation at a time is also the fastest).
+A call's latency is its generation time measured inside the worker, not its time in the queue. `--timeout`
+counts from the start of generation and is checked at every sampled token: a generation past it is stopped and
+becomes a transient failure, retried like an HTTP timeout.
 The response is llama-cpp-python's OpenAI-shaped dict, so the protocol's table paths read text, finish reason
 and usage from it.
 
@@ -14,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import ctypes
 import inspect
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -32,7 +37,7 @@ except Exception as exc:  # the package is there but its shared library fails to
 
 from ..catalog import ModelSpec
 from ..errors import UserError
-from ..local_model import build_local_body, effective_spec, gguf_status, resolve_gguf
+from ..local_model import build_local_body, effective_spec, fewshot_echo, gguf_status, resolve_gguf
 from ..results import CallResult, Failure, FailureKind
 from .base import Adapter, ProviderError
 
@@ -50,6 +55,9 @@ _ACCEPTED = {
 _GGML_ERROR, _GGML_CONT = 4, 5  # ggml_log_level today: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
 _last_level = 0
 _VERBOSE = os.environ.get("SYNTHGEN_LLAMA_VERBOSE", "") not in ("", "0")
+# Seconds the last generation of *this* task took inside the worker: `call` reads what `_send` set (the same
+# asyncio task, so concurrent calls do not see each other's value).
+_GENERATION_S: contextvars.ContextVar[float | None] = contextvars.ContextVar("llama_generation_s", default=None)
 
 
 @llama_cpp.llama_log_callback
@@ -100,12 +108,49 @@ def _load(spec: ModelSpec) -> Any:
         return _MODELS[key]
 
 
-def _generate(spec: ModelSpec, body: dict[str, Any]) -> dict[str, Any]:
+class GenerationTimeout(Exception):
+    """Raised from inside llama.cpp's sampling loop when a generation runs past the adapter's timeout."""
+
+    def __init__(self, tokens: int):
+        super().__init__(tokens)
+        self.tokens = tokens
+
+
+class _Deadline:
+    """Wraps one `Llama` instance's `sample` for one call: llama-cpp-python samples every token through it, in
+    Python, for completion and chat calls alike, so raising here stops a generation that runs past its
+    deadline. (A logits processor would not do: llama.cpp calls those from C, which swallows the exception.)"""
+
+    def __init__(self, deadline: float, sample: Any):
+        self.deadline = deadline
+        self.sample = sample
+        self.tokens = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if time.perf_counter() > self.deadline:
+            raise GenerationTimeout(self.tokens)
+        self.tokens += 1
+        return self.sample(*args, **kwargs)
+
+
+def _generate(spec: ModelSpec, body: dict[str, Any], timeout: float | None = None
+              ) -> tuple[dict[str, Any], float]:
+    """In the worker thread: the response and the seconds the generation itself took (not the time the request
+    waited in the queue for the single worker). `timeout` counts from the start of generation."""
     llm = _load(spec)
     kwargs = dict(body)
-    if "messages" in kwargs:
-        return llm.create_chat_completion(**kwargs)
-    return llm.create_completion(**kwargs)
+    started = time.perf_counter()
+    if timeout:
+        llm.sample = _Deadline(started + timeout, llm.sample)  # this call only: removed below
+    try:
+        if "messages" in kwargs:
+            raw = llm.create_chat_completion(**kwargs)
+        else:
+            raw = llm.create_completion(**kwargs)
+    finally:
+        if timeout:
+            del llm.sample  # the class's own method again
+    return raw, time.perf_counter() - started
 
 
 def unload_models() -> None:
@@ -143,7 +188,13 @@ class LlamaCppAdapter(Adapter):
         except UserError as exc:
             return CallResult(model=spec.alias, model_id=spec.model_id, request_body={}, latency_s=0.0,
                               failure=Failure(FailureKind.INVALID_REQUEST, str(exc)[:500]))
+        _GENERATION_S.set(None)
         result = await super().call(spec, prompt, params, round=round)
+        generation = _GENERATION_S.get()
+        if generation is not None:
+            # Latency (and so output tokens per second) is the generation itself: with several requests queued
+            # on the one worker, the wall time around the call would count the waiting too.
+            result.latency_s = generation
         if result.text is not None:
             result.text = result.text.strip()
             if not result.text:
@@ -151,6 +202,14 @@ class LlamaCppAdapter(Adapter):
                 result.failure = Failure(FailureKind.ANSWER_MISSING,
                                          f"the model stopped at once (finish reason {result.finish_reason}): "
                                          "an empty answer")
+            elif round is not None and "prompt" in result.request_body:
+                example = fewshot_echo(spec, result.text)
+                if example is not None:
+                    # A copy of a worked example is not a new sentence: a failed answer, which the engine
+                    # retries (the next attempt of this round gets another seed, see build_body).
+                    result.failure = Failure(FailureKind.ANSWER_MISSING,
+                                             f"echoed a few-shot example: {result.text[:80]!r}")
+                    result.text = None
         return result
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
@@ -162,7 +221,13 @@ class LlamaCppAdapter(Adapter):
                                 f"parameter(s) {sorted(unknown)} not accepted by llama_cpp.Llama.{method}")
         loop = asyncio.get_running_loop()
         try:
-            raw = await loop.run_in_executor(_WORKER, _generate, spec, body)
+            raw, seconds = await loop.run_in_executor(_WORKER, _generate, spec, body, self.timeout)
+            _GENERATION_S.set(seconds)
+        except GenerationTimeout as exc:
+            # The same kind as an HTTP timeout: retried with backoff (and, for a round, another seed).
+            raise ProviderError(FailureKind.TRANSIENT,
+                                f"llama.cpp: generation ran past the {self.timeout:g} s timeout "
+                                f"({exc.tokens} tokens); stopped") from None
         except UserError as exc:
             raise ProviderError(FailureKind.INVALID_REQUEST, str(exc)) from None
         except (ValueError, TypeError) as exc:  # prompt longer than the context, a parameter of a wrong type

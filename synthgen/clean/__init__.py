@@ -8,7 +8,8 @@
     done = clean_run("llama2", "last", store="sqlite:///synthgen.db")   # store mode: writes the cleaned layer
 
 Pipeline (each step swappable, one seed): SentenceSplitter -> embedder (synthgen.embed) -> PCAReducer ->
-KMeansClusterer -> target-cluster rule (coverage) -> ScoredSelector -> verify. `seed_baseline()` runs the
+KMeansClusterer -> target-cluster rule (coverage of candidate sentences, near ties by novelty) ->
+ScoredSelector -> verify. `seed_baseline()` runs the
 seed's own steps A/B/C for comparison.
 """
 
@@ -18,7 +19,7 @@ from .pipeline import Cleaner, clean, default_cleaner, seed_baseline, verify
 from .result import AnswerResult, CleanResult, ClusterSummary
 from .run import RunCleaning, clean_run
 from .select import Choice, ScoredSelector, SeedSelector, boilerplate_density
-from .split import Answer, LineSplitter, Segment, SentenceSplitter, strip_quotes
+from .split import Answer, LineSplitter, Segment, SentenceSplitter, is_candidate, strip_quotes
 from .steps import TARGET_RULES, KMeansClusterer, PCAReducer, TargetChoice
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "LineSplitter",
     "SentenceSplitter",
     "strip_quotes",
+    "is_candidate",
     "PCAReducer",
     "KMeansClusterer",
     "TargetChoice",

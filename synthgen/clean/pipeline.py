@@ -89,7 +89,7 @@ class Cleaner:
             labels = clusterer.fit_predict(reduced)
             centers = clusterer.centers_
             k = int(labels.max()) + 1
-            target = TARGET_RULES[self.target_rule](segments, labels, k)
+            target = TARGET_RULES[self.target_rule](segments, labels, k, x)
         else:
             reduced, labels, centers, k = np.zeros((0, 2)), np.zeros(0, dtype=int), np.zeros((1, 2)), 0
             target = TargetChoice(self.target_rule, 0, {}, "no candidate sentences at all")

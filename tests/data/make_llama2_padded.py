@@ -4,6 +4,11 @@ The sentences (llama2_sentences.txt) and every chatter line below were written b
 2 70B chat gave to the sentiment prompt; this script only combines them, with a fixed seed, so the file is
 reproducible:  python tests/data/make_llama2_padded.py
 
+It also writes llama2_prefaced.jsonl: Llama 2's most common shape alone, `Sure! Here's a sentence ...:` (the
+pool's prefaces, each turned into a `Sure! Here's ...` form) then the quoted sentence, for every sentence and
+every revised sentence (190 answers), so each answer has exactly one interjection, one lead-in and one target.
+On this shape a target-cluster rule that counts every line per cluster ties three ways.
+
 Fields: id, response (the raw answer), target (the sentence a perfect cleaner keeps, or null when there is
 none), kind (the padding), sentiment, finish_reason ("length" where max_gen_len cut the answer off). Revised
 answers: the target is the revised (last) version, because the model itself replaced the first one.
@@ -448,6 +453,37 @@ def main() -> None:
         for i, row in enumerate(rows):
             fh.write(json.dumps({"id": f"eval-{i:03d}", **row}, ensure_ascii=False) + "\n")
     print(f"wrote {len(rows)} answers")
+    write_prefaced()
+
+
+def write_prefaced() -> None:
+    """llama2_prefaced.jsonl: preface line + quoted sentence, nothing else (its own seed: the file above is
+    unchanged)."""
+    rng = random.Random(20240611)
+    items = [(s, t, x) for s, t, x in load_sentences()] + [
+        (s, t.split(";"), revised) for s, t, _, revised in REVISED_PAIRS
+    ]
+    rows = []
+    for i, (sentiment, topics, target) in enumerate(items):
+        v = Voice(rng, sentiment, topics, target)
+        q = f"\u201c{target}\u201d" if '"' in target else f'"{target}"'
+        body = v.fill(PREFACES)
+        here = body.lower().find("here")
+        preface = "Sure! H" + body[here + 1 :]
+        rows.append(
+            {
+                "id": f"prefaced-{i:03d}",
+                "response": "  " + preface + "\n\n" + q,
+                "target": target,
+                "kind": "preface",
+                "sentiment": sentiment,
+                "finish_reason": "stop",
+            }
+        )
+    with open(HERE / "llama2_prefaced.jsonl", "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} prefaced answers")
 
 
 if __name__ == "__main__":
