@@ -28,7 +28,7 @@ from provider_server import start_subprocess_server, stop_subprocess_server  # n
 
 from synthgen.adapters import Adapters  # noqa: E402
 from synthgen.catalog import load_catalog  # noqa: E402
-from synthgen.generate import generate, plan_cells  # noqa: E402
+from synthgen.generation import generate, plan_cells  # noqa: E402
 from synthgen.store import open_store  # noqa: E402
 
 MODELS = ["j2-ultra", "titan-express", "claude-v2", "llama2", "gemini-pro", "gpt-4"]

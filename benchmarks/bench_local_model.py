@@ -75,7 +75,7 @@ def bench(spec, rounds: int, seed: int) -> dict:
 
 
 def bench_generate(rounds: int, seed: int) -> tuple[float, object]:
-    from synthgen.generate import generate
+    from synthgen.generation import generate
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

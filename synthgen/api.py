@@ -40,11 +40,11 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from . import generate as _generate_module
+from . import generation as _generation
 from .clean import CleanResult, RunCleaning, clean_run
 from .errors import UserError
 from .export import ExportResult, export_dataset
-from .generate import RunSummary
+from .generation import RunSummary
 from .stats import RunStats, plot_stats, run_stats
 from .stats import figures as stats_figures
 
@@ -53,16 +53,16 @@ if TYPE_CHECKING:  # the topic model pulls in scikit-learn: imported when `topic
     from .topicmodel.pipeline import Embedder
 
 
-@functools.wraps(_generate_module.generate)
+@functools.wraps(_generation.generate)
 def generate(*args, **kwargs) -> RunSummary:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _generate_module.generate(*args, **kwargs)
+        return _generation.generate(*args, **kwargs)
     # A notebook kernel already runs an event loop in this thread and asyncio.run() refuses to nest:
     # run the whole job in a worker thread, which gets its own loop.
     with ThreadPoolExecutor(1, thread_name_prefix="synthgen-generate") as pool:
-        return pool.submit(_generate_module.generate, *args, **kwargs).result()
+        return pool.submit(_generation.generate, *args, **kwargs).result()
 
 
 def topics(

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .engine import Event
-from .generate import RunSummary
+from .generation import RunSummary
 from .store import OK, Record, RunInfo
 
 

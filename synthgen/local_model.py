@@ -153,6 +153,37 @@ def fewshot_echo(spec: ModelSpec, text: str) -> str | None:
     return None
 
 
+def echo_failure(spec: ModelSpec, text: str | None, round: RoundPlan | None) -> str | None:
+    """The failure message for a few-shot answer that copies a worked example, or None.
+
+    Only a round's few-shot prompt has worked examples to copy; a one-off prompt (`synthgen ask`) is never checked.
+    The engine retries the failure (answer_missing), and the retry draws with another seed (`Attempts`)."""
+    if round is None or not text or not spec.options.get("few_shot_template"):
+        return None
+    if fewshot_echo(spec, text) is None:
+        return None
+    return f"echoed a few-shot example: {text[:80]!r}"
+
+
+class Attempts:
+    """How many times each (model, round) was asked in this run: a retried round draws with another seed, while
+    the first attempt stays reproducible from the table's seed."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, int], int] = {}
+
+    def next(self, spec: ModelSpec, round: RoundPlan | None) -> int:
+        if round is None:
+            return 0
+        key = (spec.alias, round.index)
+        attempt = self._seen.get(key, 0)
+        self._seen[key] = attempt + 1
+        return attempt
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+
 def round_seed(seed: Any, round: RoundPlan | None, attempt: int = 0) -> Any:
     """The table's seed, offset by the round index (and by the attempt, so a retry is not the same draw)."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0 or round is None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import load_catalog
 from .errors import UserError
-from .generate import summarize
+from .generation import summarize
 from .store import OK, RunInfo, Store, open_store
 
 if TYPE_CHECKING:

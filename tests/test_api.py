@@ -16,7 +16,7 @@ from synthgen.store import CleanedText, Record, RunInfo, utc_now
 from synthgen.store.sqlite import SQLiteStore
 from synthgen.topicmodel import TopicReport
 
-HEAVY = ("synthgen.api", "datasets", "matplotlib", "sklearn", "synthgen.generate", "boto3", "openai")
+HEAVY = ("synthgen.api", "datasets", "matplotlib", "sklearn", "synthgen.generation", "boto3", "openai")
 
 
 def test_import_synthgen_is_fast_and_imports_nothing_heavy():
@@ -30,28 +30,15 @@ def test_import_synthgen_is_fast_and_imports_nothing_heavy():
 def test_every_api_name_is_reachable_from_the_package():
     assert list(synthgen.API_NAMES) == api.__all__
     for name in api.__all__:
-        if name != "generate":
-            assert getattr(synthgen, name) is getattr(api, name), name
+        assert getattr(synthgen, name) is getattr(api, name), name
     assert set(api.__all__) <= set(dir(synthgen))
     with pytest.raises(AttributeError):
         synthgen.no_such_name  # noqa: B018
 
 
-def test_synthgen_generate_is_the_submodule_and_calls_the_api_function(monkeypatch):
-    import synthgen.generate as module
-
-    assert synthgen.generate is module and callable(synthgen.generate)
-    assert module.plan_cells and module.summarize  # still the module of the generate step
-    seen = []
-    monkeypatch.setattr(api, "generate", lambda *a, **kw: seen.append((a, kw)) or "summary")
-    assert synthgen.generate(rounds=3, store="sqlite:///x.db") == "summary"
-    assert seen == [((), {"rounds": 3, "store": "sqlite:///x.db"})]
-
-
-def test_generate_is_callable_from_the_package_in_a_fresh_interpreter(tmp_path):
-    code = ("import synthgen; from synthgen.generate import plan_cells; "
-            "assert callable(synthgen.generate); "
-            "from synthgen import generate; assert generate is synthgen.generate; "
+def test_synthgen_generate_is_the_api_function_even_after_the_generation_module_is_imported(tmp_path):
+    code = ("import synthgen, synthgen.api; from synthgen.generation import plan_cells; "
+            "assert synthgen.generate is synthgen.api.generate; "
             f"synthgen.generate(rounds=0, store='sqlite:///{tmp_path / 'x.db'}')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 1 and "--rounds 0: must be at least 1" in done.stderr  # the API ran and refused

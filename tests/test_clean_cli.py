@@ -120,7 +120,7 @@ def test_a_generated_llama2_run_is_cleaned_to_the_server_sentences(provider_serv
     """End to end: generate against the local provider server, whose llama2 wraps each sentence in chatter."""
     from provider_server import make_answer
 
-    from synthgen.generate import generate
+    from synthgen.generation import generate
 
     url = f"sqlite:///{tmp_path / 'g.db'}"
     generate(rounds=60, models=["llama2", "gpt-4"], store=url, seed=11)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import PROVIDER_GEMINI_KEY, PROVIDER_OPENAI_KEY, run_cli
 
-from synthgen.generate import generate
+from synthgen.generation import generate
 from synthgen.store import open_store
 
 SEED_MODELS = ["j2-ultra", "titan-express", "claude-v2", "llama2", "gemini-pro", "gpt-4"]

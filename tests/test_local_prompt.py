@@ -282,3 +282,29 @@ def test_a_copy_of_a_fewshot_example_is_an_echo_and_a_new_sentence_is_not(catalo
     assert local_model.fewshot_echo(spec, copied.replace("third", "fourth"))  # near-identical
     assert local_model.fewshot_echo(spec, "The bus was late again, and I missed the start of my meeting.") is None
     assert local_model.fewshot_echo(catalog["local-gguf"], copied) is None  # no few-shot template, no examples
+
+
+def test_a_server_that_echoes_a_fewshot_example_gets_failed_cells_retried_with_other_seeds(provider_server, tmp_path,
+                                                                                           monkeypatch):
+    """local-completion (/v1/completions, few-shot) against the provider server answering with a worked example."""
+    from conftest import run_cli
+
+    from synthgen.store import open_store
+
+    example = "The train was late for the third time this week, and as the saying goes, it never rains but it pours."
+    provider_server.configure(model="local-model", answer=example)
+    monkeypatch.setenv("SYNTHGEN_LOCAL_BASE_URL", f"{provider_server.url}/v1")
+    store = f"sqlite:///{tmp_path / 'echo.db'}"
+    assert run_cli("generate", "--models", "local-completion", "--rounds", "2", "--seed", "3", "--store", store,
+                   "--quiet") == 0
+    with open_store(store, create=False) as st:
+        records = list(st.records(st.resolve_run("last").run_id))
+    assert [r.status for r in records] == ["failed", "failed"]
+    assert all(r.failure_kind == "answer_missing" and r.failure_message.startswith("echoed a few-shot example")
+               and r.text is None and r.attempts == 2 for r in records)
+    seeds = [req["json"]["seed"] for req in provider_server.requests_for(protocol="openai-completions")]
+    assert len(seeds) == 4 and len(set(seeds)) == 4  # two rounds, two attempts each: every draw its own seed
+    provider_server.configure(model="local-model", answer="A brand new sentence about my morning commute.")
+    assert run_cli("generate", "--resume", "last", "--store", store, "--quiet") == 0
+    with open_store(store, create=False) as st:
+        assert [r.status for r in st.records(st.resolve_run("last").run_id)] == ["ok", "ok"]

@@ -37,7 +37,7 @@ except Exception as exc:  # the package is there but its shared library fails to
 
 from ..catalog import ModelSpec
 from ..errors import UserError
-from ..local_model import build_local_body, effective_spec, fewshot_echo, gguf_status, resolve_gguf
+from ..local_model import Attempts, build_local_body, echo_failure, effective_spec, gguf_status, resolve_gguf
 from ..results import CallResult, Failure, FailureKind
 from .base import Adapter, ProviderError
 
@@ -168,16 +168,11 @@ class LlamaCppAdapter(Adapter):
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
-        self._attempts: dict[tuple[str, int], int] = {}
+        self._attempts = Attempts()
 
     def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
                    round: RoundPlan | None = None) -> dict[str, Any]:
-        attempt = 0
-        if round is not None:  # a retried round draws with another seed; the first attempt is reproducible
-            key = (spec.alias, round.index)
-            attempt = self._attempts.get(key, 0)
-            self._attempts[key] = attempt + 1
-        return build_local_body(spec, prompt, params, round=round, attempt=attempt)
+        return build_local_body(spec, prompt, params, round=round, attempt=self._attempts.next(spec, round))
 
     async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
                    round: RoundPlan | None = None) -> CallResult:
@@ -202,14 +197,10 @@ class LlamaCppAdapter(Adapter):
                 result.failure = Failure(FailureKind.ANSWER_MISSING,
                                          f"the model stopped at once (finish reason {result.finish_reason}): "
                                          "an empty answer")
-            elif round is not None and "prompt" in result.request_body:
-                example = fewshot_echo(spec, result.text)
-                if example is not None:
-                    # A copy of a worked example is not a new sentence: a failed answer, which the engine
-                    # retries (the next attempt of this round gets another seed, see build_body).
-                    result.failure = Failure(FailureKind.ANSWER_MISSING,
-                                             f"echoed a few-shot example: {result.text[:80]!r}")
-                    result.text = None
+            elif "prompt" in result.request_body and (echo := echo_failure(spec, result.text, round)):
+                # A copy of a worked example is not a new sentence: a failed answer, which the engine
+                # retries (the next attempt of this round gets another seed, see build_body).
+                result.failure, result.text = Failure(FailureKind.ANSWER_MISSING, echo), None
         return result
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:

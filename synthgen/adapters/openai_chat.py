@@ -1,7 +1,8 @@
 """OpenAI chat completions through the openai SDK; serves OpenAI and every OpenAI-compatible server.
 
 `options.endpoint = "completions"` switches an entry to the plain /v1/completions endpoint (llama.cpp, llamafile);
-there `options.few_shot_template` builds a base model's few-shot prompt from the round (as in llama-cpp).
+there `options.few_shot_template` builds a base model's few-shot prompt from the round (as in llama-cpp), a copy of
+a worked example is a failed answer, and a retried round is sent with another seed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..catalog import ModelSpec
-from ..local_model import completion_prompt
-from ..results import FailureKind
+from ..local_model import Attempts, completion_prompt, echo_failure, round_seed
+from ..prompt import RoundPlan
+from ..results import CallResult, Failure, FailureKind
 from .base import Adapter, ProviderError, build_body, retry_after_seconds
 
 NO_KEY = "sk-no-key-required"  # local servers ignore the key, the SDK insists on one
@@ -24,6 +26,7 @@ class OpenAIChatAdapter(Adapter):
     def __init__(self, **kw: Any):
         super().__init__(**kw)
         self._clients: dict[tuple[str | None, str], Any] = {}
+        self._attempts = Attempts()
 
     def _client(self, spec: ModelSpec) -> Any:
         import httpx
@@ -54,11 +57,20 @@ class OpenAIChatAdapter(Adapter):
                    round: Any = None) -> dict[str, Any]:
         if self.endpoint(spec) == "completions":
             body = {"prompt": completion_prompt(spec, prompt, round), **spec.merged_params(params)}
+            if "seed" in body:
+                body["seed"] = round_seed(body["seed"], round, self._attempts.next(spec, round))
         else:
             body = build_body(spec, prompt, params)
             if spec.system:
                 body["messages"] = [{"role": "system", "content": spec.system}, *body.get("messages", [])]
         return {"model": self.model_name(spec), **body}
+
+    async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
+                   round: RoundPlan | None = None) -> CallResult:
+        result = await super().call(spec, prompt, params, round=round)
+        if self.endpoint(spec) == "completions" and (echo := echo_failure(spec, result.text, round)):
+            result.failure, result.text = Failure(FailureKind.ANSWER_MISSING, echo), None
+        return result
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         import httpx

@@ -28,7 +28,7 @@ from .options import catalog_option, store_option
 def cmd(rounds, models, store_url, seed, template, topics, concurrency, max_attempts, timeout, model_path, resume,
         quiet, catalog_dir) -> None:
     """Generate a dataset: rounds x models cells, each outcome journaled to the store, resumable."""
-    from ..generate import generate
+    from ..generation import generate
 
     if resume is None and rounds is None:
         raise click.UsageError("--rounds N is required (or --resume RUN_ID)")
