@@ -410,12 +410,12 @@ def _score(embedder, rows, context=()):
 
 
 # What the cleaner reaches on answers it was not tuned on (tests/data/README.md). The aim is 98% exact and
-# nothing lost; on the hand-written test set the default embedder reaches 93.8% alone and 92.5% inside a run
+# nothing lost; on the hand-written test set the default embedder reaches 95.0% alone and 92.5% inside a run
 # with the 191 (revisions announced in words the cue list lacks, refusals worded off the refusal list), MiniLM
 # 97.5%; nothing is lost. These floors are what was measured, so a regression fails.
 @pytest.mark.parametrize(
     "name, inside, floor",
-    [("llama2_test.jsonl", False, 0.93), ("llama2_test.jsonl", True, 0.92), ("llama2_heldout.jsonl", True, 0.97)],
+    [("llama2_test.jsonl", False, 0.95), ("llama2_test.jsonl", True, 0.92), ("llama2_heldout.jsonl", True, 0.97)],
 )
 def test_held_out_answers_keep_the_measured_exact_rate_and_lose_nothing(name, inside, floor):
     rate, lost = _score("tfidf", _load(name), ROWS if inside else ())
@@ -434,3 +434,28 @@ def test_minilm_on_the_held_out_test_set(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTHGEN_CACHE_DIR", str(tmp_path))
     rate, lost = _score("minilm", _load("llama2_test.jsonl"))
     assert rate >= 0.97 and lost == 0, (rate, lost)
+
+
+def _speed_corpus(n: int, seed: int) -> tuple[list[Answer], dict[str, str]]:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_clean_speed.py"
+    spec = importlib.util.spec_from_file_location("bench_clean_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.corpus(n, seed)
+
+
+def test_a_larger_run_is_cleaned_as_well_as_a_small_one():
+    # The speed benchmark's generator: thousands of answers, a few hundred chatter lines repeated across them.
+    # With the TF-IDF basis fit on distinct texts only, the growing number of targets crowded the chatter out
+    # of it: the repeated "Sure, I'd be happy to help!" came out target-like and, relabelled positive round
+    # after round, was kept instead of the sentence (96.0% exact at 2,000 answers of this seed, 100% at 300).
+    rates, sure = {}, {}
+    for n in (300, 2000):
+        answers, targets = _speed_corpus(n, seed=2)
+        result = default_cleaner("tfidf").fit_transform(answers)
+        rates[n] = sum(_norm(a.text) == _norm(targets[a.id]) for a in result.answers) / n
+        sure[n] = sum(a.text == "Sure, I'd be happy to help!" for a in result.answers)
+    assert rates[2000] >= rates[300] - 0.005 and rates[2000] >= 0.995, rates
+    assert sure == {300: 0, 2000: 0}, sure

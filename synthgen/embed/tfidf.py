@@ -41,7 +41,9 @@ class TfidfEmbedder(Embedder):
         return self.embed(texts)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        from scipy.sparse import hstack
+        from collections import Counter
+
+        from scipy.sparse import diags, hstack
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -49,8 +51,10 @@ class TfidfEmbedder(Embedder):
         self.stats["texts"] += len(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        # Fit on distinct texts so boilerplate repeated in thousands of answers does not own the basis.
-        unique = list(dict.fromkeys(texts))
+        # The vocabulary and idf come from distinct texts, so a line repeated in thousands of answers weighs
+        # like any other; each distinct text is vectorised once.
+        counts = Counter(texts)
+        unique = list(counts)
         index = {t: i for i, t in enumerate(unique)}
         self.stats["computed"] += len(unique)
         parts = []
@@ -81,6 +85,13 @@ class TfidfEmbedder(Embedder):
         if dims < 2:
             dense = unit_rows(x.toarray())
         else:
+            # The basis is fit on every text, repeats included (a row scaled by sqrt(count) adds to the fit
+            # what its `count` copies would). Fit on distinct texts only, the targets (each one new) outgrow the
+            # chatter (a few hundred lines, repeated) as a run grows: at 10,000 answers the basis kept 46% of a
+            # chatter line's norm against 70% at 500, and "Sure, I'd be happy to help!" came out looking like
+            # a target. With repeats the mix, and so the basis, is the same at any run size.
             svd = TruncatedSVD(n_components=dims, algorithm="randomized", n_iter=5, random_state=self.seed)
-            dense = unit_rows(svd.fit_transform(x))
+            weights = np.sqrt(np.array([counts[t] for t in unique], dtype=np.float32))
+            svd.fit(diags(weights) @ x)
+            dense = unit_rows(svd.transform(x))
         return dense[[index[t] for t in texts]]
