@@ -87,7 +87,8 @@ def topics(
     alias that wrote each, for the per-model view), as `synthgen topics` finds them.
 
     `embedder` and `labeler` are names (`"tfidf"`, `"minilm"`; a catalog alias) or objects (an Embedder, an
-    Asker). With `plot`, the 2-D map is written there (`.png`, `.svg` or `.pdf`, checked before the fit)."""
+    Asker). With `plot`, the 2-D map is written there (any image type matplotlib writes: `.png`, `.svg`,
+    `.pdf`...; checked before the fit)."""
     from .topicmodel import Document, ModelAsker, TopicModel, read_run
     from .topicmodel.plot import check_plot_path
 

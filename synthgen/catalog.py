@@ -112,6 +112,11 @@ class Catalog(Mapping[str, ModelSpec]):
         return [self.get_model(a.strip()) for a in aliases if a.strip()]
 
 
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """What a file that failed to decode is, for a one-line error: `not UTF-8 text (byte 0xe9 at offset 12)`."""
+    return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+
+
 def _read_table(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -119,8 +124,7 @@ def _read_table(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc}); fix the file or remove it from the catalog") from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                        "save the model table as UTF-8") from None
+        raise UserError(f"{path}: {not_utf8(exc)}; save the model table as UTF-8") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read model table ({exc.strerror})") from None
 

@@ -3,8 +3,9 @@
 Each outcome is written to the store (awaited) before anyone is told about it, so a count on screen is always a
 record on disk. Throttling and transient failures are retried with backoff; a model that keeps failing is stopped
 by its circuit breaker and its remaining cells are stored as skipped, with the reason. An exception nobody
-expected from one call is that cell's failure (kind `error`), not the run's end. A store that cannot take a write
-after its own retries stops the whole run with one StoreUnavailable: what was stored stays, the rest is resumable.
+expected from one call is that cell's failure (kind `error`, made by Adapter.call), not the run's end. A store
+that cannot take a write after its own retries stops the whole run with one StoreUnavailable: what was stored
+stays, the rest is resumable.
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .adapters import Adapters
-from .adapters.base import error_result
+from .adapters import Adapter, Adapters
 from .catalog import ModelSpec
 from .prompt import RoundPlan, Topic
 from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate
 from .results import CallResult, Failure, FailureKind
-from .secrets import redact
 from .store import FAILED, OK, SKIPPED, Record, Store, StoreUnavailable
 
 
@@ -56,6 +55,7 @@ class ModelLane:
         self.spec = spec
         self.limiter = AIMDLimiter(min(spec.max_concurrency, config.concurrency))
         self.breaker = CircuitBreaker(config.breaker_threshold)
+        self.adapter: Adapter | None = None  # set when the run starts
 
 
 class Engine:
@@ -82,8 +82,11 @@ class Engine:
         self._global: Gate | None = None
         self._writer = ThreadPoolExecutor(max_workers=getattr(store, "max_writers", 1),
                                           thread_name_prefix="store")
-        self.stored = 0  # outcomes written by this engine (counted in the writer threads)
+        self.stored = 0  # outcomes (ok, failed or skipped) written by this engine, counted in the writer threads
+        self.stored_ok = 0  # of which ok
         self._stored_lock = threading.Lock()
+        # The run's fail-fast latch: once a write gave up, no other write starts, and the run stops with that one
+        # error. (The DynamoDB store keeps its own, for callers outside the engine: see DynamoDBStore._down.)
         self._store_down: StoreUnavailable | None = None
 
     async def run(self, cells: list[Record]) -> None:
@@ -93,6 +96,10 @@ class Engine:
         for cell in cells:
             by_model.setdefault(cell.model, []).append(cell)
         try:
+            for alias in by_model:
+                # once per model, before any cell: the protocol's extra was checked with the credentials, so this
+                # does not fail; if it does (a UserError), the run stops here with that one line
+                self.lanes[alias].adapter = self.adapters.for_spec(self.lanes[alias].spec)
             async with asyncio.TaskGroup() as group:
                 for alias, model_cells in by_model.items():
                     group.create_task(self._feed(alias, model_cells, group))
@@ -133,11 +140,9 @@ class Engine:
                 try:
                     sent_at = time.monotonic()
                     self.on_event(Event("start", spec.alias))
-                    try:
-                        adapter = self.adapters.for_spec(spec)
-                        result = await adapter.call(spec, cell.prompt, self.params.get(spec.alias), round=plan)
-                    except Exception as exc:  # noqa: BLE001 - one model's surprise must not stop the others
-                        result = error_result(spec, {}, exc, time.monotonic() - sent_at)
+                    assert lane.adapter is not None
+                    # never raises: whatever goes wrong in the call is its typed, redacted failure
+                    result = await lane.adapter.call(spec, cell.prompt, self.params.get(spec.alias), round=plan)
                 finally:
                     self._global.release()
                 attempts += 1
@@ -187,6 +192,7 @@ class Engine:
             raise
         with self._stored_lock:
             self.stored += 1
+            self.stored_ok += record.status == OK
 
     @staticmethod
     def _outcome(cell: Record, result: CallResult, attempts: int) -> Record:
@@ -199,12 +205,13 @@ class Engine:
             latency_s=round(result.latency_s, 6), input_tokens=result.usage.input_tokens,
             output_tokens=result.usage.output_tokens, finish_reason=result.finish_reason,
             failure_kind=str(failure.kind) if failure else None,
-            failure_message=redact(failure.message) if failure else None,
+            failure_message=failure.message if failure else None,  # redacted by Adapter.call
             attempts=attempts, created_at=cell.created_at,
         )
 
     @staticmethod
     def _skipped(cell: Record, reason: str) -> Record:
+        # `reason` is the breaker's, built from failure kinds and messages Adapter.call already redacted
         return Record(
             run_id=cell.run_id, round=cell.round, model=cell.model, model_id=cell.model_id,
             sentiment=cell.sentiment, topics=cell.topics, prompt=cell.prompt, status=SKIPPED,

@@ -38,10 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog, ModelSpec, load_catalog
 from .errors import UserError
+from .paths import check_writable
+from .secrets import one_line, redact
 from .store import OK, CleanedText, Record, RunInfo, Store, open_store, utc_now
+from .text import plural, shorten
 
 if TYPE_CHECKING:  # datasets is imported only when a dataset is built: it takes seconds
     from datasets import DatasetDict
+
+    from .prompt import Template
 
 LABELS = ("negative", "positive")
 FORMATS = ("disk", "parquet", "jsonl", "csv")
@@ -308,15 +313,17 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(v)
 
 
-def _few_shot_name(spec: ModelSpec | None) -> str | None:
-    """The few-shot template a catalog entry builds its prompt from (completion mode only), else None."""
-    if spec is None or not spec.options.get("few_shot_template"):
-        return None
-    from .local_model import mode_of
+def _few_shot_template(spec: ModelSpec | None) -> Template | None:
+    """The few-shot template a catalog entry's prompt is built from, else None (also when it cannot be loaded):
+    `local_model.sends_fewshot` decides, as it does for the adapters."""
+    from .local_model import fewshot_template, sends_fewshot
 
-    completion = (mode_of(spec) == "completion" if spec.protocol == "llama-cpp"
-                  else spec.options.get("endpoint") == "completions")
-    return spec.options["few_shot_template"] if completion else None
+    if spec is None or not sends_fewshot(spec):
+        return None
+    try:
+        return fewshot_template(spec)
+    except UserError:
+        return None
 
 
 def _wrapped(sent: str, prompt: str) -> str:
@@ -327,7 +334,7 @@ def _wrapped(sent: str, prompt: str) -> str:
 def prompts_used(run: RunInfo, records: Sequence[Record], catalog: Catalog | None) -> dict[str, PromptUsed]:
     """Per model (in record order), the template it received: the run's own, or the few-shot template of its
     catalog entry, decided by which of the two, filled in for the round, is found in the stored request body."""
-    from .prompt import Topic, load_template
+    from .prompt import Topic
 
     samples: dict[str, Record] = {}
     for rec in records:
@@ -337,13 +344,7 @@ def prompts_used(run: RunInfo, records: Sequence[Record], catalog: Catalog | Non
     out: dict[str, PromptUsed] = {}
     for model, rec in samples.items():
         spec = catalog.get(model) if catalog is not None else None
-        few_name = _few_shot_name(spec)
-        few = None
-        if few_name:
-            try:
-                few = load_template(few_name)
-            except UserError:
-                few = None
+        few = _few_shot_template(spec)
         sent = list(_strings(rec.request_body)) if rec.request_body is not None else []
         if sent and rec.prompt:
             hit = next((x for x in sent if rec.prompt in x), None)
@@ -373,10 +374,6 @@ def prompts_used(run: RunInfo, records: Sequence[Record], catalog: Catalog | Non
     return out
 
 
-def _plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word if n == 1 else words or word + 's'}"
-
-
 # --- the card ------------------------------------------------------------------------------------------------------
 
 def size_category(n: int) -> str:
@@ -391,10 +388,9 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
-def _short(text: str | None, width: int = 120) -> str:
-    flat = " ".join((text or "").split())
-    flat = flat if len(flat) <= width else flat[: width - 1] + "…"
-    return flat.replace("|", "\\|")
+def _cell(text: str | None, width: int = 120) -> str:
+    """`text` shortened to one line, fit for a Markdown table cell."""
+    return shorten(text, width).replace("|", "\\|")
 
 
 def _fence(text: str) -> str:
@@ -439,7 +435,7 @@ def render_card(*, run: RunInfo, splits: dict[str, list[Row]], dropped: Sequence
     )
     lines = ["---", meta.to_yaml().strip(), "---", "", f"# {pretty_name}", ""]
     lines += [f"Synthetic English sentences labelled with a sentiment (negative or positive), written by "
-              f"{_plural(len(model_ids), 'large language model')} from prompts that combine a sentiment with three "
+              f"{plural(len(model_ids), 'large language model')} from prompts that combine a sentiment with three "
               "topics. "
               f"Made with synthgen from run `{run.run_id}`: "
               f"{total} texts, {len(splits.get('train', []))} in `train` and {len(splits.get('test', []))} in "
@@ -509,13 +505,13 @@ def render_card(*, run: RunInfo, splits: dict[str, list[Row]], dropped: Sequence
     lines += ["## Topics", "", f"Topics source: `{run.topics_source}`. Each round drew three categories without "
               "repeats and one topic from each. Categories used (distinct topics used; texts in this dataset prompted "
               "with one of them):", ""]
-    lines += [f"- {category} ({_plural(n, 'topic')}; {_plural(texts_per_category[category], 'text')})"
+    lines += [f"- {category} ({plural(n, 'topic')}; {plural(texts_per_category[category], 'text')})"
               for category, n in sorted(categories.items())] or ["- none recorded"]
     lines.append("")
     if topic_counts:
-        lines += [f"{_plural(len(topic_counts), 'topic')} used, most used first (texts in this dataset whose prompt "
+        lines += [f"{plural(len(topic_counts), 'topic')} used, most used first (texts in this dataset whose prompt "
                   "named the topic; each text had three):", "", "| topic | category | texts |", "|---|---|---|"]
-        lines += [f"| {_short(topic)} | {_short(category)} | {n} |" for (category, topic), n in
+        lines += [f"| {_cell(topic)} | {_cell(category)} | {n} |" for (category, topic), n in
                   sorted(topic_counts.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1]))]
         lines.append("")
 
@@ -535,11 +531,11 @@ def render_card(*, run: RunInfo, splits: dict[str, list[Row]], dropped: Sequence
     lines += [f"| {DROP_REASONS[reason]} | {counts[reason]} |" for reason in DROP_REASONS]
     conflicts = sum(1 for d in dropped if d.label_conflict)
     if conflicts:
-        lines += ["", f"{_plural(conflicts, 'dropped duplicate')} carried the other label than the text kept."]
+        lines += ["", f"{plural(conflicts, 'dropped duplicate')} carried the other label than the text kept."]
     examples = [d for reason in DROP_REASONS for d in [x for x in dropped if x.reason == reason][:2]]
     if examples:
         lines += ["", "Examples (all of them are in `dropped.jsonl` next to an exported card):", ""]
-        lines += [f"- {DROP_REASONS[d.reason].split(' (')[0]}, `{d.record_id}`: \"{_short(d.text)}\""
+        lines += [f"- {DROP_REASONS[d.reason].split(' (')[0]}, `{d.record_id}`: \"{_cell(d.text)}\""
                   for d in examples]
     lines.append("")
 
@@ -561,20 +557,10 @@ def check_out_dir(out: Path) -> None:
     """Refuse, before anything is written, a folder that cannot be written or that holds something else."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder; name a new or empty folder")
-    if out.is_dir():
-        if any(out.iterdir()) and not (out / MANIFEST).is_file():
-            raise UserError(f"--out {out}: folder is not empty and holds no earlier synthgen export; "
-                            "name a new or empty folder")
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise UserError(f"--out {out}: folder is not writable")
-        return
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"--out {out}: cannot create it: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: cannot create it: {parent} is not writable")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise UserError(f"--out {out}: folder is not empty and holds no earlier synthgen export; "
+                        "name a new or empty folder")
+    check_writable(out, "--out", folder=True)
 
 
 def _remove_previous(out: Path) -> None:
@@ -841,7 +827,7 @@ def export_dataset(
         except UserError as exc:
             raise UserError(f"{exc}{saved}") from None
         except Exception as exc:  # the Hub's errors are many; the user needs the one line, never the token
-            message = " ".join(f"{type(exc).__name__}: {exc}".replace(hub, "***").split())
+            message = one_line(redact(f"{type(exc).__name__}: {exc}", (hub,)))
             raise UserError(f"--push {push}: upload failed ({message}){saved}") from None
         result.pushed_to, result.pushed_private = pushed.url, pushed.private
     return result
@@ -850,8 +836,8 @@ def export_dataset(
 def _nothing_to_export(info: RunInfo, statuses: Counter[str]) -> str:
     """Why a run without ok answers has nothing to export, and the step that fits (resume only helps some)."""
     if not statuses:
-        return (f"run {info.run_id} has no cells (it planned {_plural(info.rounds, 'round')} x "
-                f"{_plural(len(info.models), 'model')}); nothing to export: generate a new run with "
+        return (f"run {info.run_id} has no cells (it planned {plural(info.rounds, 'round')} x "
+                f"{plural(len(info.models), 'model')}); nothing to export: generate a new run with "
                 "`synthgen generate --rounds N`")
     found = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
     if statuses.get("planned"):

@@ -11,7 +11,7 @@ import math
 import secrets as _random_token
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -131,11 +131,13 @@ def _quantile(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
 
 
-def summarize(store: Store, run: RunInfo) -> RunSummary:
-    """Per-model figures, computed from the stored records (the source of truth), not from what was counted."""
+def summarize(store: Store, run: RunInfo, records: Iterable[Record] | None = None) -> RunSummary:
+    """Per-model figures, computed from the stored records (the source of truth), not from what was counted.
+
+    `records`: the run's records as already being read (a caller that also wants other figures reads once)."""
     models = {alias: ModelSummary(alias) for alias in run.models}
     latencies: dict[str, list[float]] = {alias: [] for alias in run.models}
-    for rec in store.records(run.run_id):
+    for rec in store.records(run.run_id) if records is None else records:
         summary = models.setdefault(rec.model, ModelSummary(rec.model))
         if rec.status == OK:
             summary.ok += 1
@@ -237,8 +239,9 @@ def generate(
             run.status = status
             summary = summarize(handle, run)
         except StoreUnavailable as exc:
-            raise _stopped(handle, run, exc, stored=run.rounds * len(run.models) - len(cells) + engine.stored
-                           ) from None
+            # cells already ok before this run (`cells` are the rest) plus the ok outcomes it stored
+            done = run.rounds * len(run.models) - len(cells) + engine.stored_ok
+            raise _stopped(handle, run, exc, done=done) from None
         summary.wall_s = time.perf_counter() - started
         summary.interrupted = interrupted
         if note:
@@ -249,13 +252,15 @@ def generate(
             handle.close()
 
 
-def _stopped(handle: Store, run: RunInfo, exc: StoreUnavailable, stored: int) -> UserError:
-    """The one line for a store that went away mid-run; the run is marked interrupted if the store still can be."""
+def _stopped(handle: Store, run: RunInfo, exc: StoreUnavailable, done: int) -> UserError:
+    """The one line for a store that went away mid-run; the run is marked interrupted if the store still can be.
+
+    `done` counts the cells with an ok record: what a resume will not send again."""
     try:
         handle.set_run_status(run.run_id, "interrupted")
     except StoreUnavailable:
         pass  # it stays `running`; --resume finishes it all the same
     store_flag = "" if handle.url == DEFAULT_STORE else f" --store {handle.url}"
     total = run.rounds * len(run.models)
-    return UserError(f"{exc}: {stored} of {total} cells stored; resume with "
+    return UserError(f"{exc}: {done} of {total} cells stored ok; resume with "
                      f"synthgen generate --resume {run.run_id}{store_flag}")

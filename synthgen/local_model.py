@@ -137,20 +137,35 @@ def fewshot_echo(spec: ModelSpec, text: str) -> str | None:
     """The worked example `text` copies (near-identical after case and punctuation), or None.
 
     A small base model given a few-shot prompt often repeats one of its examples instead of writing a new
-    sentence; that is no answer to the round."""
+    sentence; that is no answer to the round. Without autojunk: from 200 characters on, difflib would otherwise
+    treat every frequent character (the spaces, the e's) as junk and a copy would score far below the ratio."""
     name = spec.options.get("few_shot_template")
     if not name or not text:
         return None
     answer = _plain_words(text)
+    if not answer:
+        return None
     for example in _examples(name):
-        if not answer or not example:
+        if not example:
             continue
-        if answer == example or difflib.SequenceMatcher(None, answer, example).ratio() >= ECHO_RATIO:
-            return example
-        short, long_ = sorted((answer, example), key=len)
-        if short in long_ and len(short) >= 0.8 * len(long_):
+        matcher = difflib.SequenceMatcher(None, answer, example, autojunk=False)
+        # the quick upper bounds first: most answers are nowhere near most examples
+        if (matcher.real_quick_ratio() >= ECHO_RATIO and matcher.quick_ratio() >= ECHO_RATIO
+                and matcher.ratio() >= ECHO_RATIO):
             return example
     return None
+
+
+def sends_fewshot(spec: ModelSpec) -> bool:
+    """Whether this entry sends a base model's few-shot completion prompt built from the round: the in-process
+    model in completion mode, or an OpenAI-compatible /v1/completions entry, with `options.few_shot_template`.
+
+    The one place that decides whether an answer is checked for a copied worked example (Adapter.call)."""
+    if not spec.options.get("few_shot_template"):
+        return False
+    if spec.protocol == "llama-cpp":
+        return mode_of(spec) == "completion"
+    return spec.protocol == "openai-chat" and spec.options.get("endpoint") == "completions"
 
 
 def echo_failure(spec: ModelSpec, text: str | None, round: RoundPlan | None) -> str | None:

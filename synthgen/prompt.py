@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .catalog import not_utf8
 from .errors import UserError
 from .paths import data_dir
 
@@ -71,7 +72,7 @@ def load_topics(name_or_path: str = DEFAULT_TOPICS) -> dict[str, tuple[str, ...]
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"--topics {path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"--topics {path}: {_not_utf8(exc)}; save the topics file as UTF-8") from None
+        raise UserError(f"--topics {path}: {not_utf8(exc)}; save the topics file as UTF-8") from None
     categories = table.get("categories")
     if not isinstance(categories, dict) or not categories:
         raise UserError(f"--topics {path}: needs a [categories] table of `Category = [\"topic\", ...]`")
@@ -94,7 +95,7 @@ def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> Template:
         shipped = ", ".join(sorted(p.stem for p in data_dir("prompts").glob("sentiment*.txt")))
         raise UserError(f"--template {name_or_path}: cannot read {path} ({exc.strerror}); shipped: {shipped}") from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"--template {path}: {_not_utf8(exc)}; save the template as UTF-8") from None
+        raise UserError(f"--template {path}: {not_utf8(exc)}; save the template as UTF-8") from None
     if text.endswith("\n"):
         text = text[:-1]
     try:
@@ -114,10 +115,6 @@ def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> Template:
         raise UserError(f"--template {path}: cannot be filled in ({exc}); write plain placeholders such as "
                         "{sentiment}, and {{ and }} for literal braces") from None
     return template
-
-
-def _not_utf8(exc: UnicodeDecodeError) -> str:
-    return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
 
 
 def balanced_sentiments(rounds: int, rng: random.Random) -> list[str]:

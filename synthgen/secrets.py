@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
@@ -16,6 +15,7 @@ SECRET_VARS = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "SYNTHGEN_LOCAL_API_KEY",
+    "SYNTHGEN_EMBED_API_KEY",
 )
 
 # Shapes of keys, each with a literal it cannot match without (a cheap test first: redaction runs on every
@@ -28,16 +28,15 @@ _KEY_PATTERNS = [
 ]
 
 
-def redact(text: str, extra: tuple[str, ...] = ()) -> str:
-    """Replace every known secret value, and anything shaped like a key, with `***`."""
-    if not text:
-        return text
-    for name in SECRET_VARS:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "***")
-    for value in extra:
-        if value and len(value) >= 4:
+def _secret_values(extra: tuple[str, ...]) -> list[str]:
+    """The values to replace: every set secret variable's and `extra`'s, each at least 4 characters long."""
+    values = [os.environ.get(name) or "" for name in SECRET_VARS]
+    return [v for v in (*values, *extra) if v and len(v) >= 4]
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        if value in text:
             text = text.replace(value, "***")
     lowered = text.lower()
     for pattern, needle, any_case in _KEY_PATTERNS:
@@ -46,30 +45,44 @@ def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     return text
 
 
+def redact(text: str, extra: tuple[str, ...] = ()) -> str:
+    """Replace every known secret value, and anything shaped like a key, with `***`."""
+    if not text:
+        return text
+    return _redact(text, _secret_values(extra))
+
+
 def redact_data(value: Any, extra: tuple[str, ...] = ()) -> Any:
     """`value` (decoded JSON: dicts, lists, strings) with `redact` applied to every string, keys included.
 
-    Returns `value` itself when nothing in it needs redacting (the common case, checked on its JSON text once)."""
+    Every string is checked as it is, never through a serialisation of the whole: JSON escaping would hide a
+    match (`"ok\\nsk-..."` has no word boundary before `sk-`, `Bearer\\n` no whitespace, and a secret holding `"`
+    or `\\` is spelt differently). Containers in which nothing changed are returned as they are (the common case
+    costs a few substring tests per string and no copy)."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):  # not JSON-shaped (a cycle): walk it
-        text = None
-    if text is not None and redact(text, extra) == text:
-        return value
-    return _redact_tree(value, extra)
+    return _redact_tree(value, _secret_values(extra))
 
 
-def _redact_tree(value: Any, extra: tuple[str, ...]) -> Any:
+def _redact_tree(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return redact(value, extra)
+        return _redact(value, secrets) if value else value
     if isinstance(value, dict):
-        return {(redact(k, extra) if isinstance(k, str) else k): _redact_tree(v, extra) for k, v in value.items()}
+        out = {}
+        changed = False
+        for key, item in value.items():
+            new_key = _redact(key, secrets) if isinstance(key, str) and key else key
+            new_item = _redact_tree(item, secrets)
+            changed = changed or new_key is not key or new_item is not item
+            out[new_key] = new_item
+        return out if changed else value
     if isinstance(value, list | tuple):
-        return [_redact_tree(v, extra) for v in value]
+        items = [_redact_tree(item, secrets) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items
     if isinstance(value, bytes):
-        return redact(value.decode("utf-8", "replace"), extra)
+        return _redact(value.decode("utf-8", "replace"), secrets)
     return value
 
 

@@ -4,8 +4,9 @@
     >>> stats = run_stats("last", store="sqlite:///synthgen.db")
     >>> paths = plot_stats(stats, "plots/")
 
-The figures are read from the store (the source of truth); latency, failures and tokens come from the same
-`summarize()` that closes a `generate` run, so the two never disagree. The plots are drawn on matplotlib `Figure`s
+The figures are read from the store (the source of truth) in one pass over the run's records; latency, failures and
+tokens come from the same `summarize()` that closes a `generate` run, so the two never disagree. The plots are drawn
+on matplotlib `Figure`s
 with the Agg canvas directly, not through pyplot, so they never change the backend of the caller (a notebook keeps
 its inline backend).
 """
@@ -13,6 +14,7 @@ its inline backend).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from .catalog import load_catalog
 from .errors import UserError
 from .generation import summarize
-from .store import OK, RunInfo, Store, open_store
+from .paths import check_writable
+from .store import OK, Record, RunInfo, Store, open_store
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -116,23 +119,30 @@ class RunStats:
 
 def run_stats(run: str | None = "last", *, store: str | Store | None = None,
               catalog_dir: str | None = None) -> RunStats:
-    """Per-model figures of a run (`last` or None: the latest run), read from the store."""
+    """Per-model figures of a run (`last` or None: the latest run), read from the store in one pass."""
     owns_store = not isinstance(store, Store)
     handle = open_store(store, create=False) if owns_store else store
     try:
         info = handle.resolve_run(run)
-        summary = summarize(handle, info)
-        models = {alias: ModelStats(alias) for alias in summary.models}
-        for rec in handle.records(info.run_id):
-            stats = models[rec.model]
+        models = {alias: ModelStats(alias) for alias in info.models}  # summarize's order: the run's, then others
+
+        def see(rec: Record) -> None:
+            stats = models.setdefault(rec.model, ModelStats(rec.model))
             stats.model_id = stats.model_id or rec.model_id
             if rec.status != OK:
-                continue
+                return
             stats.sentiments[rec.sentiment] = stats.sentiments.get(rec.sentiment, 0) + 1
             if rec.latency_s is not None:
                 stats.latencies.append(rec.latency_s)
             if rec.input_tokens is None and rec.output_tokens is None:
                 stats.without_usage += 1
+
+        def read() -> Iterator[Record]:  # one pass: summarize's figures and these from the same records
+            for rec in handle.records(info.run_id):
+                see(rec)
+                yield rec
+
+        summary = summarize(handle, info, read())
     finally:
         if owns_store:
             handle.close()
@@ -257,13 +267,9 @@ def figures(stats: RunStats) -> dict[str, Figure]:
 
 def plot_stats(stats: RunStats, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write the three PNGs (sentiment split, answers per model and sentiment, latency per model) to `out_dir`."""
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--plots {out}: exists and is not a folder")
+    out = check_writable(out_dir, "--plots", folder=True)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise PermissionError(13, "Permission denied")
         paths = []
         for name, fig in figures(stats).items():
             path = out / PLOTS[name]

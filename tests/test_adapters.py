@@ -165,6 +165,36 @@ def test_error_bodies_that_echo_the_key_are_redacted_even_for_a_key_variable_of_
     assert "credential received: ***" in blob and "proxy-secret-0123456789" not in blob
 
 
+def test_what_an_adapters_pre_send_step_raises_is_the_calls_one_line_redacted_failure(provider_server, monkeypatch):
+    """Adapter.prepare runs inside call's error handling: a model that will not load, or a surprise, is a typed
+    failure (kind invalid_request or error), one line, keys redacted; call never raises and nothing is sent."""
+    from synthgen.adapters.openai_chat import OpenAIChatAdapter
+    from synthgen.errors import UserError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-own-key-0123456789")
+    raised = [UserError("models.gpt-4: could not load\n  /models/sk-own-key-0123456789.gguf"),
+              RuntimeError("native\ncrash")]
+
+    class Preparing(OpenAIChatAdapter):
+        async def prepare(self, spec):
+            raise raised.pop(0)
+
+    spec = load_catalog()["gpt-4"]
+
+    async def twice():
+        adapter = Preparing()
+        try:
+            return [await adapter.call(spec, PROMPT) for _ in range(2)]
+        finally:
+            await adapter.aclose()
+
+    unloadable, surprise = asyncio.run(twice())
+    assert unloadable.failure.kind is FailureKind.INVALID_REQUEST and unloadable.latency_s == 0.0
+    assert unloadable.failure.message == "models.gpt-4: could not load /models/***.gguf"
+    assert surprise.failure.kind is FailureKind.ERROR and surprise.failure.message == "RuntimeError: native crash"
+    assert provider_server.requests == []
+
+
 def test_a_gemini_error_body_with_a_plain_string_error_is_typed(provider_server, monkeypatch):
     import http.server
     import threading

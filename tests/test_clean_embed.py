@@ -127,6 +127,34 @@ def test_an_unreachable_server_is_a_user_error_not_a_traceback(monkeypatch):
         get_embedder("openai-compatible", cache=False, max_retries=0, timeout=2).embed(["x"])
 
 
+@pytest.mark.parametrize("name, key", [("openai", "own-embed-key-0123456789"), ("openai-compatible", None)])
+def test_a_server_error_that_quotes_the_key_is_one_redacted_line(monkeypatch, name, key):
+    with ProviderServer(latency=0.0, jitter=0.0, seed=0) as srv:
+        srv.configure(model="*", always_status=400, echo_key=True)  # its error message quotes the key it got
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{srv.url}/v1")
+        monkeypatch.setenv("SYNTHGEN_EMBED_BASE_URL", srv.url)
+        monkeypatch.setenv("SYNTHGEN_EMBED_API_KEY", "sk-embed-env-key-0123456789")
+        emb = get_embedder(name, api_key=key, cache=False, max_retries=0)
+        with pytest.raises(UserError) as caught:
+            emb.embed(["x"])
+        sent = srv.requests[-1]["headers"]["authorization"]
+    message = str(caught.value)
+    assert "answered HTTP 400: " in message and message.endswith("request refused (HTTP 400); credential received: ***")
+    assert emb.api_key in sent and emb.api_key not in message and "\n" not in message
+
+
+def test_unit_rows_is_the_one_normaliser_float32_by_default_float64_on_request():
+    from synthgen.embed import unit_rows
+
+    x = np.array([[3.0, 4.0], [0.0, 0.0], [1e-3, 0.0]])
+    out = unit_rows(x)
+    assert out.dtype == np.float32 and np.allclose(out, [[0.6, 0.8], [0.0, 0.0], [1.0, 0.0]])
+    wide = unit_rows(x, dtype=np.float64)
+    assert wide.dtype == np.float64 and np.array_equal(wide[0], [0.6, 0.8]) and not wide[1].any()
+    with pytest.raises(ValueError, match="2-D"):
+        unit_rows(np.ones(3))
+
+
 def test_minilm_without_its_extra_names_the_pip_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
     with pytest.raises(UserError, match=r"pip install 'synthgen\[minilm\]'"):

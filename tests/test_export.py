@@ -417,6 +417,15 @@ def test_an_unwritable_out_is_refused_and_nothing_is_written(db, tmp_path, capsy
     assert blocker.read_text() == "not a folder"
 
 
+def test_an_out_folder_the_process_cannot_create_is_refused_before_the_dataset_is_built(db, capsys, monkeypatch):
+    """/proc passes a permission check (for root too) but takes no new folder: the probe finds that out."""
+    make_run(db, rounds=4).close()
+    monkeypatch.setattr(export_module, "build_dataset", lambda splits: pytest.fail("built before --out was checked"))
+    code, _, err = run_cli(["export", "--store", url(db), "--out", "/proc/synthgen-nope/data"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: --out /proc/synthgen-nope/data: cannot write to /proc (")
+
+
 def test_a_folder_holding_other_files_is_not_overwritten(db, tmp_path, capsys):
     make_run(db, rounds=4).close()
     out = tmp_path / "project"
@@ -622,3 +631,42 @@ def test_an_unfinished_run_without_answers_suggests_resume(db, tmp_path, capsys)
     store.close()
     code, _, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "2 planned" in err and "synthgen generate --resume waiting" in err
+
+
+def test_a_failed_upload_scrubs_every_secret_not_only_the_hub_token(db, tmp_path, capsys, monkeypatch):
+    make_run(db, rounds=4).close()
+    monkeypatch.setenv("HF_TOKEN", "hf_leaky_token_0987")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-secret-123456")
+
+    def failing_upload(dataset_dict, repo_id, token, private, card_text):
+        raise ConnectionError(f"proxy said:\n  token={token}\n  other=sk-openai-secret-123456")
+
+    monkeypatch.setattr(export_module, "upload", failing_upload)
+    code, _, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o"), "--push", "alice/x"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "hf_leaky_token_0987" not in err and "sk-openai-secret-123456" not in err
+    assert "upload failed (ConnectionError: proxy said: token=*** other=" in err
+
+
+@pytest.mark.parametrize(("protocol", "options", "few_shot"), [
+    ("llama-cpp", {"few_shot_template": "sentiment-fewshot"}, True),  # no mode: completion (local_model.mode_of)
+    ("llama-cpp", {"few_shot_template": "sentiment-fewshot", "mode": "completion"}, True),
+    ("llama-cpp", {"few_shot_template": "sentiment-fewshot", "mode": "chat"}, False),
+    ("openai-chat", {"few_shot_template": "sentiment-fewshot", "endpoint": "completions"}, True),
+    ("openai-chat", {"few_shot_template": "sentiment-fewshot"}, False),  # the chat endpoint sends the run's template
+    ("gemini", {"few_shot_template": "sentiment-fewshot", "endpoint": "completions"}, False),  # no such endpoint
+    ("openai-chat", {"endpoint": "completions"}, False),  # no template: the prompt goes as it is
+])
+def test_the_card_names_the_few_shot_template_exactly_where_the_adapters_send_it(protocol, options, few_shot):
+    import dataclasses
+
+    from synthgen.catalog import load_catalog
+    from synthgen.export import prompts_used
+
+    spec = dataclasses.replace(load_catalog()["local-gemma"], alias="m", protocol=protocol, options=options)
+    info = RunInfo(run_id="r", created_at=utc_now(), seed=1, rounds=1, models=["m"], template="sentiment",
+                   template_text="{sentiment}", topics_source="sentiment")
+    rec = Record(run_id="r", round=0, model="m", model_id="x", sentiment="positive", topics=TOPICS, prompt="p")
+    used = prompts_used(info, [rec], {"m": spec})["m"]  # no stored body: the catalog entry decides
+    assert (used.template == "sentiment-fewshot") is few_shot
+    assert ("a few-shot completion prompt" in used.how) is few_shot

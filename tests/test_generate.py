@@ -286,15 +286,18 @@ def test_an_unexpected_error_in_one_model_is_its_failure_and_the_others_carry_on
 def test_error_bodies_that_echo_the_key_are_stored_redacted(provider_server, tmp_path):
     provider_server.configure(model="*", always_status=401, echo_key=True)
     db = tmp_path / "s.db"
-    generate(rounds=2, models=["gpt-4", "gemini-pro"], store=f"sqlite:///{db}", seed=1)
+    generate(rounds=7, models=["gpt-4", "gemini-pro"], store=f"sqlite:///{db}", seed=1, concurrency=1)
     recs = records(db)
-    assert len(recs) == 4 and {r.status for r in recs} == {"failed"}
+    # one cell at a time: five failures in a row open each model's breaker, and its last two cells are skipped,
+    # quoting the last failure
+    assert len(recs) == 14 and Counter(r.status for r in recs) == {"failed": 10, "skipped": 4}
+    assert all("credential received: " in r.failure_message for r in recs)
     sent = {q["headers"].get("authorization", "") + q["headers"].get("x-goog-api-key", "")
             for q in provider_server.requests}
     assert any(PROVIDER_OPENAI_KEY in s for s in sent) and any(PROVIDER_GEMINI_KEY in s for s in sent)
     for r in recs:
         blob = json.dumps(r.to_dict())
-        assert "credential received: ***" in json.dumps(r.response)
+        assert r.status == "skipped" or "credential received: ***" in json.dumps(r.response)
         assert PROVIDER_OPENAI_KEY not in blob and PROVIDER_GEMINI_KEY not in blob
     with sqlite3.connect(db) as conn:  # and not in any column of the file either
         dump = "\n".join(conn.iterdump())
@@ -323,9 +326,9 @@ def test_a_database_that_fills_up_mid_run_stops_with_one_line_and_resumes(tmp_pa
         [line] = full.stderr.splitlines()
         assert line.startswith(f"error: store {store} cannot be written (")
         [run] = open_store(store, create=False).list_runs()
-        stored = sum(r.status != "planned" for r in records(db))
+        stored = sum(r.status == "ok" for r in records(db))
         assert 0 < stored < 120
-        assert line.endswith(f"of 120 cells stored; resume with synthgen generate --resume {run.run_id} "
+        assert line.endswith(f": {stored} of 120 cells stored ok; resume with synthgen generate --resume {run.run_id} "
                              f"--store {store}")
         resumed = subprocess.run([sys.executable, "-m", "synthgen.cli", "generate", "--resume", run.run_id,
                                   "--store", store, "--quiet"], env=_cli_env(url), cwd=tmp_path,
@@ -336,6 +339,39 @@ def test_a_database_that_fills_up_mid_run_stops_with_one_line_and_resumes(tmp_pa
         assert open_store(store, create=False).get_run(run.run_id).status == "done"
     finally:
         stop_subprocess_server(proc_srv)
+
+
+def test_a_resumed_run_that_loses_its_store_counts_the_cells_stored_ok(provider_server, tmp_path):
+    """The stopped-run line counts one thing, cells with an ok record, whatever this run stored before it."""
+    from synthgen.errors import UserError
+    from synthgen.store import StoreUnavailable
+    from synthgen.store.sqlite import SQLiteStore
+
+    class DiesAfter(SQLiteStore):
+        def __init__(self, path, writes):
+            super().__init__(path)
+            self.writes = writes
+
+        def put_record(self, record):
+            if self.writes == 0:
+                raise StoreUnavailable(f"store {self.url} cannot be written (injected)")
+            self.writes -= 1
+            return super().put_record(record)
+
+    provider_server.configure(model="gpt-4", always_status=400)  # every gpt-4 cell fails, titan's are ok
+    db = tmp_path / "s.db"
+    first = generate(rounds=6, models=["gpt-4", "titan-express"], store=f"sqlite:///{db}", seed=1)
+    assert first.ok == 6 and first.total == 12
+    store = DiesAfter(db, writes=2)  # the resumed run stores two (failed) outcomes, then its store is gone
+    try:
+        with pytest.raises(UserError) as caught:
+            generate(store=store, resume=first.run_id)
+    finally:
+        store.close()
+    ok = sum(r.status == "ok" for r in records(db))
+    assert ok == 6
+    assert str(caught.value) == (f"store sqlite:///{db} cannot be written (injected): 6 of 12 cells stored ok; "
+                                 f"resume with synthgen generate --resume {first.run_id} --store sqlite:///{db}")
 
 
 def test_resume_of_a_missing_database_creates_nothing(tmp_path, capsys):

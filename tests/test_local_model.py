@@ -115,7 +115,8 @@ def test_chat_mode_uses_the_files_chat_template(gguf):
 
 
 def test_bad_files_and_parameters_are_failures_not_crashes(spec, gguf, tmp_path, monkeypatch):
-    fake = tmp_path / "fake.gguf"
+    fake = tmp_path / "sk-0123456789abcdef" / "fake.gguf"  # key-shaped: the message quoting it is redacted too
+    fake.parent.mkdir()
     fake.write_bytes(b"GGUF" + b"\0" * 64)  # the magic bytes, then nothing llama.cpp can load
     monkeypatch.setenv("SYNTHGEN_LOCAL_MODEL_PATH", str(fake))
     broken = load_catalog()["local-gguf"]
@@ -127,6 +128,7 @@ def test_bad_files_and_parameters_are_failures_not_crashes(spec, gguf, tmp_path,
 
     unloadable, unknown = asyncio.run(run())
     assert unloadable.failure.kind == "invalid_request" and "could not load" in unloadable.failure.message
+    assert "/sk-***/fake.gguf" in unloadable.failure.message and "0123456789abcdef" not in unloadable.failure.message
     assert unknown.failure.kind == "invalid_request" and "no_such_parameter" in unknown.failure.message
 
 

@@ -284,6 +284,40 @@ def test_a_copy_of_a_fewshot_example_is_an_echo_and_a_new_sentence_is_not(catalo
     assert local_model.fewshot_echo(catalog["local-gguf"], copied) is None  # no few-shot template, no examples
 
 
+LONG_EXAMPLE = ("After three weeks of waiting for the repair crew, the landlord finally sent someone to fix the "
+                "heating, and the man spent two hours in the cellar only to tell us that the boiler was older than "
+                "both of us and would need to be replaced before the winter set in properly, so we spent the next "
+                "month wrapped in blankets, drinking tea and waiting for a new boiler that the landlord kept "
+                "promising would arrive next week.")
+
+
+def test_a_near_copy_of_a_long_fewshot_example_is_an_echo(catalog, tmp_path):
+    """From 200 characters on, difflib's autojunk drops every frequent character: a one-word change used to
+    score 0.04 instead of 0.99."""
+    template = tmp_path / "long-fewshot.txt"
+    template.write_text(f"Sentiment: negative\nTopics: Home\nSentence: {LONG_EXAMPLE}\n\n"
+                        "Sentiment: {sentiment}\nTopics: {topics}\nSentence:\n")
+    spec = dataclasses.replace(catalog["local-gemma"], options={**catalog["local-gemma"].options,
+                                                               "few_shot_template": str(template)})
+    assert len(LONG_EXAMPLE) > 400
+    assert local_model.fewshot_echo(spec, LONG_EXAMPLE.replace("three weeks", "four weeks"))
+    assert local_model.fewshot_echo(spec, "So: " + LONG_EXAMPLE)
+    assert local_model.fewshot_echo(spec, "The heating broke again and the landlord never came.") is None
+
+
+def test_the_echo_check_applies_to_exactly_the_entries_that_send_a_fewshot_completion_prompt(catalog):
+    assert local_model.sends_fewshot(catalog["local-gemma"])  # in-process, completion mode, few-shot template
+    assert local_model.sends_fewshot(catalog["local-completion"])  # /v1/completions with a few-shot template
+    assert not local_model.sends_fewshot(catalog["local"])  # /v1/chat/completions
+    assert not local_model.sends_fewshot(catalog["local-gguf"])  # in-process chat
+    assert not local_model.sends_fewshot(catalog["gpt-4"])
+    chat_gemma = dataclasses.replace(catalog["local-gemma"],
+                                     options={**catalog["local-gemma"].options, "mode": "chat"})
+    assert not local_model.sends_fewshot(chat_gemma)  # a template, but the round goes as a chat message
+    no_template = dataclasses.replace(catalog["local-completion"], options={"endpoint": "completions"})
+    assert not local_model.sends_fewshot(no_template)
+
+
 def test_a_server_that_echoes_a_fewshot_example_gets_failed_cells_retried_with_other_seeds(provider_server, tmp_path,
                                                                                            monkeypatch):
     """local-completion (/v1/completions, few-shot) against the provider server answering with a worked example."""

@@ -181,3 +181,35 @@ def test_the_all_cost_is_plain_when_every_model_has_prices(tmp_path, capsys):
     assert code == 0
     assert "≥" not in out and "without prices" not in out
     assert "2 rounds x 1 model, seed 1" in out  # one model, not "1 models"
+
+
+def test_stats_read_the_runs_records_in_one_pass(tmp_path):
+    """`summarize` and the per-record figures share one read of the records (a DynamoDB Query each, otherwise)."""
+
+    class Counting(SQLiteStore):
+        passes = 0
+
+        def records(self, *args, **kwargs):
+            Counting.passes += 1
+            yield from super().records(*args, **kwargs)
+
+    known_store(tmp_path / "s.db").close()
+    store = Counting(tmp_path / "s.db")
+    stats = run_stats("known", store=store)
+    store.close()
+    assert Counting.passes == 1
+    gpt, llama = stats.models["gpt-4"], stats.models["llama2"]
+    assert list(stats.models) == ["gpt-4", "llama2"]
+    assert gpt.latencies == [float(i + 1) for i in range(20)] and llama.latencies == [0.5] * 14
+    assert (llama.without_usage, gpt.without_usage) == (14, 0)
+    assert (gpt.model_id, llama.model_id) == ("gpt-4-1106-preview", "meta.llama2-70b-chat-v1")
+    assert (gpt.ok, llama.ok, llama.failures, llama.not_run) == (20, 14, {"skipped": 1, "throttled": 4}, 1)
+
+
+def test_a_plots_folder_that_cannot_be_created_is_refused_before_the_store_is_read(db, capsys, monkeypatch):
+    import synthgen.stats
+
+    monkeypatch.setattr(synthgen.stats, "run_stats", lambda *a, **k: pytest.fail("store read before --plots check"))
+    code, _, err = run_cli(["stats", "--store", db, "--plots", "/proc/synthgen-nope"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: --plots /proc/synthgen-nope: cannot write to /proc (")

@@ -321,6 +321,43 @@ class TestStoreContract(StoreContract):
     """SQLite and DynamoDB-under-moto, through the `backend` fixture above."""
 
 
+# --- SQLite only ---
+def test_sqlite_waits_out_a_short_lock_and_names_a_long_one(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's write holds the database: a short hold is waited out; one past the busy timeout is
+    one line saying so, never the disk-full advice."""
+    import sqlite3
+    import threading
+
+    from synthgen.store import StoreUnavailable
+    from synthgen.store.sqlite import SQLiteStore
+
+    monkeypatch.setattr(SQLiteStore, "busy_timeout", 1.0)
+    path = tmp_path / "s.db"
+    store = open_store(f"sqlite:///{path}")
+    run, cells = make_run(rounds=2)
+    store.create_run(run, cells)
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the other process's write lock
+        releaser = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+        releaser.start()
+        assert store.put_record(outcome(cells[0])) is True  # waited the 0.2 s out
+        releaser.join()
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as caught:
+            store.put_record(outcome(cells[1]))
+        assert time.monotonic() - started >= 0.9  # it did wait before giving up
+        message = str(caught.value)
+        assert message == (f"store sqlite:///{path}: database is locked: another process holds it (still busy "
+                           "after 1 s)")
+        other.execute("ROLLBACK")
+        assert store.put_record(outcome(cells[1])) is True
+    finally:
+        other.close()
+        store.close()
+
+
 # --- DynamoDB only (moto) ---
 @pytest.fixture
 def dynamo(monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -435,13 +472,35 @@ def test_an_unreachable_store_is_retried_for_a_while_then_one_error(dynamo: Any,
     assert dynamo.put_record(outcome(cells[3])) is True
 
 
-def test_validation_errors_are_not_retried(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_request_dynamodb_rejects_is_our_bug_named_by_its_code_not_an_unavailable_store(
+        dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from synthgen.store import StoreUnavailable
+    from synthgen.store.dynamodb import StoreRequestError
 
     run, cells = make_run(rounds=1)
     dynamo.create_run(run, cells)
     calls = failing_then_real(monkeypatch, dynamo, "update_item", [client_error("ValidationException")])
-    with pytest.raises(StoreUnavailable, match="refused update_item .ValidationException: ValidationException"):
+    with pytest.raises(StoreRequestError) as caught:
+        dynamo.put_record(outcome(cells[0]))
+    assert len(calls) == 1  # not retried
+    assert not isinstance(caught.value, StoreUnavailable)  # the run does not stop as if the store were down
+    message = str(caught.value)
+    assert "update_item" in message and "ValidationException: ValidationException (injected)" in message
+    assert "bug in synthgen" in message and "AWS_ENDPOINT_URL_DYNAMODB" not in message
+    assert dynamo._down is None  # the store is fine: the next call is not cut short
+    assert dynamo.put_record(outcome(cells[0])) is True
+
+
+@pytest.mark.parametrize("code, status", [("ResourceNotFoundException", 400), ("AccessDeniedException", 400),
+                                          ("UnrecognizedClientException", 400), ("403", 403)])
+def test_a_missing_table_or_refused_credentials_are_an_unavailable_store_with_what_to_check(
+        dynamo: Any, monkeypatch: pytest.MonkeyPatch, code: str, status: int) -> None:
+    from synthgen.store.dynamodb import StoreWriteError
+
+    run, cells = make_run(rounds=1)
+    dynamo.create_run(run, cells)
+    calls = failing_then_real(monkeypatch, dynamo, "update_item", [client_error(code, status)])
+    with pytest.raises(StoreWriteError, match=rf"refused update_item \({code}: .*check AWS_ENDPOINT_URL_DYNAMODB"):
         dynamo.put_record(outcome(cells[0]))
     assert len(calls) == 1
 

@@ -253,6 +253,57 @@ def test_map_labels_sit_on_a_dense_part_of_their_own_topic_not_its_mean():
     assert np.linalg.norm(anchors[1]) < 1.5
 
 
+def _exact_anchors(coords: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """The anchor rule measured against every point: each member's own-topic density minus half the others'."""
+    span = float(np.ptp(coords, axis=0).max())
+    bandwidth = max(span, 1e-9) * 0.06
+    anchors = np.full((k, 2), np.nan)
+    for t in range(k):
+        pts = coords[labels == t]
+        if len(pts) == 0:
+            continue
+        if len(pts) <= 2:
+            anchors[t] = pts[0]
+            continue
+        weight = np.exp(-((pts[:, None, :] - coords[None, :, :]) ** 2).sum(axis=2) / (2 * bandwidth**2))
+        own = labels[None, :] == t
+        anchors[t] = pts[int(np.argmax((weight * own).sum(axis=1) - 0.5 * (weight * ~own).sum(axis=1)))]
+    return anchors
+
+
+def test_map_anchors_on_maps_up_to_the_density_sample_are_the_exact_densest_points():
+    from synthgen.topicmodel.plot import DENSITY_SAMPLE, anchor_points
+
+    rng = np.random.default_rng(3)
+    for n, k in ((5, 2), (60, 4), (700, 9), (DENSITY_SAMPLE, 6)):
+        coords = rng.normal(0, 1, (k, 2))[rng.integers(0, k, n)] * 4 + rng.normal(0, 1, (n, 2))
+        labels = rng.integers(0, k, n)
+        np.testing.assert_array_equal(anchor_points(coords, labels, k), _exact_anchors(coords, labels, k))
+
+
+def test_map_anchors_of_20k_texts_stay_fast_bounded_in_memory_and_on_their_topic():
+    """The exact rule would hold a 15,000 x 20,000 x 2 array (4.8 GB) for the big topic; the sample keeps it small."""
+    import time
+    import tracemalloc
+
+    from synthgen.topicmodel.plot import anchor_points
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [30, 0], [0, 30], [30, 30], [15, 15]], dtype=float)
+    sizes = [15_000, 3_000, 1_500, 470, 30]  # one big topic, one far smaller than its share of the sample
+    labels = np.repeat(np.arange(5), sizes)
+    coords = centres[labels] + rng.normal(0, 2, (len(labels), 2))
+    tracemalloc.start()
+    started = time.perf_counter()
+    anchors = anchor_points(coords, labels, 5)
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100e6 and seconds < 10, (peak, seconds)
+    assert np.linalg.norm(anchors - centres, axis=1).max() < 3  # each label on its own topic's dense middle
+    assert np.array_equal(anchor_points(coords, labels, 5), anchors)  # seeded: the same map, the same anchors
+
+
 def test_crowded_map_labels_do_not_cover_each_other_and_stay_inside_the_plot():
     from synthgen.topicmodel.plot import map_figure
 
@@ -286,6 +337,17 @@ def test_legend_cuts_long_labels_with_an_ellipsis():
     assert legend[1] == "1: Short"
     assert legend[0].startswith("0: Family gatherings") and legend[0].endswith("…")
     assert len(legend[0]) <= len("0: ") + 40
+
+
+def test_shorten_flattens_whitespace_and_cuts_without_a_dangling_space():
+    from synthgen.text import plural, shorten
+
+    assert shorten("  one\n two\tthree ", 20) == "one two three"
+    assert shorten("alpha beta gamma", 7) == "alpha…"  # not "alpha …"
+    assert shorten("alpha beta gamma", 8) == "alpha b…" and len(shorten("x" * 50, 10)) == 10
+    assert shorten(None, 5) == ""
+    assert (plural(1, "topic"), plural(0, "topic"), plural(3, "topic")) == ("1 topic", "0 topics", "3 topics")
+    assert plural(2, "query", "queries") == "2 queries"
 
 
 def test_twelve_topic_map_is_written_with_every_topic_colour(tmp_path):

@@ -94,7 +94,8 @@ def test_k_larger_than_the_number_of_texts_is_an_error(capsys, jsonl):
 @pytest.mark.parametrize(("args", "message"), [
     (["--k", "five"], "--k five: give a whole number of topics or 'auto'"),
     (["--k", "0"], "--k 0: give at least 1"),
-    (["--plot", "map.jpg"], "--plot map.jpg: use a .png, .svg or .pdf file name"),
+    (["--plot", "map.xyz"], "--plot map.xyz: unknown image type '.xyz'; end the name with .png, .svg, .pdf or"),
+    (["--plot", "map"], "--plot map: unknown image type '(no suffix)'"),
     (["--label-param", "temperature=0"], "--label-param needs --labeler MODEL"),
     (["--labeler", "no-such-model"], "unknown model 'no-such-model'"),
 ])
@@ -257,6 +258,22 @@ def test_minilm_names_the_hand_written_groups(capsys):
     assert {"goal", "rain", "code"} <= keywords
 
 
+@pytest.mark.parametrize(("name", "magic"), [("map.jpg", b"\xff\xd8\xff"), ("map.svg", b"<?xml"),
+                                            ("map.pdf", b"%PDF")])
+def test_the_map_is_written_in_any_image_type_the_clean_plot_accepts(capsys, jsonl, tmp_path, name, magic):
+    code, _, err = run_cli(["--input", str(jsonl), "--k", "3", "--plot", str(tmp_path / name)], capsys)
+    assert code == 0, err
+    assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+def test_every_plot_type_accepted_is_one_matplotlib_writes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from synthgen.paths import PLOT_FORMATS
+
+    assert set(PLOT_FORMATS) <= set(FigureCanvasAgg.get_supported_filetypes())
+
+
 def test_a_map_path_that_cannot_be_written_is_refused_before_the_texts_are_clustered(capsys, jsonl, tmp_path,
                                                                                      monkeypatch):
     from synthgen.topicmodel import TopicModel
@@ -281,7 +298,7 @@ def test_a_read_only_map_folder_is_refused_before_the_fit(capsys, jsonl, tmp_pat
     locked.chmod(0o500)
     try:
         fails_with(["--input", str(jsonl), "--plot", str(locked / "map.png")], capsys,
-                   f"--plot {locked / 'map.png'}: cannot write there: {locked} is not writable")
+                   f"--plot {locked / 'map.png'}: cannot write to {locked} (Permission denied)")
     finally:
         locked.chmod(0o700)
 

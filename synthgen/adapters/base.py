@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from abc import ABC, abstractmethod
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 from ..catalog import ModelSpec, deep_merge
 from ..errors import UserError
+from ..local_model import echo_failure, sends_fewshot
 from ..results import CallResult, Failure, FailureKind, Usage, kind_for_status
 from ..secrets import one_line, redact, redact_data
 
@@ -26,8 +28,8 @@ class ProviderError(Exception):
     def __init__(self, kind: FailureKind, message: str, *, status: int | None = None,
                  retry_after: float | None = None, raw: Any = None):
         super().__init__(message)
-        # cut to one line of 500 characters only after the call's own key is redacted too (Adapter.call)
-        self.failure = Failure(kind=kind, message=redact(message), status=status, retry_after=retry_after)
+        # not redacted here: Adapter.call, the only place that catches it, redacts it (the model's key too)
+        self.failure = Failure(kind=kind, message=message, status=status, retry_after=retry_after)
         self.raw = raw
 
     @classmethod
@@ -160,32 +162,43 @@ class Adapter(ABC):
         raise UserError(f"{where} is {url!r}, not an http(s) URL; set it to e.g. http://127.0.0.1:8080/v1, "
                         "or unset it for the provider's own endpoint")
 
+    async def prepare(self, spec: ModelSpec) -> ModelSpec:
+        """Before a body is built: whatever this protocol must do first (load a model), and the spec to use.
+
+        Runs inside `call`'s error handling, so what it raises becomes this call's typed failure."""
+        return spec
+
     async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
                    round: RoundPlan | None = None) -> CallResult:
-        """One request, as a typed result; never raises for what the provider or the SDK did.
+        """One request, as a typed result; never raises for what the provider, the SDK or the adapter did.
 
-        The raw response and failure message are redacted (the model's own key included) before they leave."""
+        This is where a call's raw response and failure message are redacted (the model's own key included)
+        and the message is cut to one line, once, whichever way the call ended."""
         started = time.perf_counter()
         body: dict[str, Any] = {}
         secret = (spec.api_key() or "",)
+        raw: Any = None
+        text = finish = None
+        usage = Usage()
         try:
+            spec = await self.prepare(spec)
             body = self.build_body(spec, prompt, params, round=round)
             started = time.perf_counter()
             raw, headers = await self._send(spec, body)
+            latency = time.perf_counter() - started
+            text, finish, usage, failure = parse_answer(spec, raw, headers)
+            if failure is None and sends_fewshot(spec) and (echo := echo_failure(spec, text, round)):
+                # A copy of a worked example is not a new sentence: a failed answer, which the engine retries
+                # (the next attempt of the round draws with another seed, see local_model.Attempts).
+                text, failure = None, Failure(FailureKind.ANSWER_MISSING, echo)
         except ProviderError as exc:
-            failure = exc.failure
-            failure = Failure(kind=failure.kind, message=one_line(redact(failure.message, secret)),
-                              status=failure.status, retry_after=failure.retry_after)
-            return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body,
-                              latency_s=time.perf_counter() - started, raw=redact_data(exc.raw, secret),
-                              failure=failure)
-        except UserError as exc:  # configuration only this call could find out about (as the llama-cpp adapter)
-            return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=0.0,
-                              failure=Failure(FailureKind.INVALID_REQUEST, one_line(redact(str(exc), secret))))
+            latency, raw, failure = time.perf_counter() - started, exc.raw, exc.failure
+        except UserError as exc:  # configuration only this call could find out about (a GGUF that won't load)
+            latency, failure = 0.0, Failure(FailureKind.INVALID_REQUEST, str(exc))
         except Exception as exc:  # noqa: BLE001 - a surprise in one call is that cell's failure, not the run's
             return error_result(spec, body, exc, time.perf_counter() - started)
-        latency = time.perf_counter() - started
-        text, finish, usage, failure = parse_answer(spec, raw, headers)
+        if failure is not None:
+            failure = dataclasses.replace(failure, message=one_line(redact(failure.message, secret)))
         return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=latency,
                           text=text, raw=redact_data(raw, secret), usage=usage, finish_reason=finish,
                           failure=failure)

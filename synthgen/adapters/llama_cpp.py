@@ -37,8 +37,8 @@ except Exception as exc:  # the package is there but its shared library fails to
 
 from ..catalog import ModelSpec
 from ..errors import UserError
-from ..local_model import Attempts, build_local_body, echo_failure, effective_spec, gguf_status, resolve_gguf
-from ..results import CallResult, Failure, FailureKind
+from ..local_model import Attempts, build_local_body, effective_spec, gguf_status, resolve_gguf
+from ..results import CallResult, FailureKind
 from .base import Adapter, ProviderError
 
 if TYPE_CHECKING:
@@ -174,15 +174,15 @@ class LlamaCppAdapter(Adapter):
                    round: RoundPlan | None = None) -> dict[str, Any]:
         return build_local_body(spec, prompt, params, round=round, attempt=self._attempts.next(spec, round))
 
+    async def prepare(self, spec: ModelSpec) -> ModelSpec:
+        """The entry as this mode reads it, its model loaded (and on first use assembled) before the clock
+        starts: latency is generation time. A file that will not load is this call's failure (Adapter.call)."""
+        spec = effective_spec(spec)
+        await asyncio.get_running_loop().run_in_executor(_WORKER, _load, spec)
+        return spec
+
     async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
                    round: RoundPlan | None = None) -> CallResult:
-        try:
-            spec = effective_spec(spec)
-            # load (and on first use assemble) before the clock starts: latency is generation time
-            await asyncio.get_running_loop().run_in_executor(_WORKER, _load, spec)
-        except UserError as exc:
-            return CallResult(model=spec.alias, model_id=spec.model_id, request_body={}, latency_s=0.0,
-                              failure=Failure(FailureKind.INVALID_REQUEST, str(exc)[:500]))
         _GENERATION_S.set(None)
         result = await super().call(spec, prompt, params, round=round)
         generation = _GENERATION_S.get()
@@ -190,17 +190,8 @@ class LlamaCppAdapter(Adapter):
             # Latency (and so output tokens per second) is the generation itself: with several requests queued
             # on the one worker, the wall time around the call would count the waiting too.
             result.latency_s = generation
-        if result.text is not None:
+        if result.text is not None:  # never blank here: parse_answer made an empty answer a failure
             result.text = result.text.strip()
-            if not result.text:
-                result.text = None
-                result.failure = Failure(FailureKind.ANSWER_MISSING,
-                                         f"the model stopped at once (finish reason {result.finish_reason}): "
-                                         "an empty answer")
-            elif "prompt" in result.request_body and (echo := echo_failure(spec, result.text, round)):
-                # A copy of a worked example is not a new sentence: a failed answer, which the engine
-                # retries (the next attempt of this round gets another seed, see build_body).
-                result.failure, result.text = Failure(FailureKind.ANSWER_MISSING, echo), None
         return result
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:

@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..catalog import ModelSpec
-from ..local_model import Attempts, completion_prompt, echo_failure, round_seed
-from ..prompt import RoundPlan
-from ..results import CallResult, Failure, FailureKind
+from ..local_model import Attempts, completion_prompt, round_seed
+from ..results import FailureKind
 from .base import Adapter, ProviderError, build_body, retry_after_seconds
 
 NO_KEY = "sk-no-key-required"  # local servers ignore the key, the SDK insists on one
@@ -64,13 +63,6 @@ class OpenAIChatAdapter(Adapter):
             if spec.system:
                 body["messages"] = [{"role": "system", "content": spec.system}, *body.get("messages", [])]
         return {"model": self.model_name(spec), **body}
-
-    async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
-                   round: RoundPlan | None = None) -> CallResult:
-        result = await super().call(spec, prompt, params, round=round)
-        if self.endpoint(spec) == "completions" and (echo := echo_failure(spec, result.text, round)):
-            result.failure, result.text = Failure(FailureKind.ANSWER_MISSING, echo), None
-        return result
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         import httpx

@@ -236,10 +236,9 @@ def _fill_dropped(results: list[AnswerResult], segments: Sequence[Segment], kept
 
 
 def default_cleaner(embedder: Embedder | str = "tfidf", seed: int = 0, **kwargs) -> Cleaner:
-    """synthgen's cleaner: sentence splitting, the coverage rule and the learned per-run selector."""
-    return Cleaner(
-        embedder, splitter=SentenceSplitter(), selector=ScoredSelector(seed=seed), seed=seed, **kwargs
-    )
+    """synthgen's cleaner: sentence splitting, the coverage rule and the learned per-run selector (Cleaner's
+    defaults)."""
+    return Cleaner(embedder, seed=seed, **kwargs)
 
 
 def seed_baseline(embedder: Embedder | str = "tfidf", seed: int = 0, **kwargs) -> Cleaner:

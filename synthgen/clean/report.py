@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from ..text import shorten
 from .result import CleanResult
 
 PATH_MEANING = {
@@ -58,7 +59,7 @@ def print_report(result: CleanResult, title: str, console=None, n_examples: int 
             str(c.answers),
             str(c.kept),
             ", ".join(c.keywords),
-            "\n".join(_short(e) for e in c.examples),
+            "\n".join(shorten(e, 90) for e in c.examples),
         )
     console.print(clusters)
 
@@ -79,7 +80,7 @@ def print_report(result: CleanResult, title: str, console=None, n_examples: int 
     dropped = Counter()
     for a in result.answers:
         for d in a.dropped:
-            dropped[_short(" ".join(d.split()), 70)] += 1
+            dropped[shorten(d, 70)] += 1
     if dropped:
         common = Table(
             title=f"most often dropped ({result.dropped_count()} lines in all)", title_justify="left"
@@ -95,10 +96,6 @@ def print_report(result: CleanResult, title: str, console=None, n_examples: int 
     ]
     for a in shown:
         console.print(f"[dim]{a.id}[/dim] {a.reason}\n  kept: {a.text!r}", highlight=False)
-
-
-def _short(text: str, width: int = 90) -> str:
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
 def plot_clusters(result: CleanResult, path: str | Path, title: str = "") -> Path:

@@ -307,12 +307,11 @@ class ScoredSelector:
         return (f - mean) / np.where(std == 0, 1.0, std)
 
     def _lexicon_column(
-        self, segments: Sequence[Segment], pos: list[int], neg: list[int], folds: np.ndarray
+        self, word_sets: Sequence[set[str]], pos: list[int], neg: list[int], folds: np.ndarray
     ) -> np.ndarray:
-        """Out-of-fold chatter-lexicon score of every candidate: each fold is scored with words learned from
-        the other folds' cluster labels, so a line's own words never vouch for it."""
-        word_sets = [_words(s.text) for s in segments]
-        out = np.zeros(len(segments))
+        """Out-of-fold chatter-lexicon score of every candidate (`word_sets`: each segment's words): each fold is
+        scored with words learned from the other folds' cluster labels, so a line's own words never vouch for it."""
+        out = np.zeros(len(word_sets))
         k = int(folds.max()) + 1 if len(folds) else 1
         for fold in range(k):
             inside = folds == fold
@@ -375,12 +374,13 @@ class ScoredSelector:
             if seeds:  # this answer's target is in the target cluster, so its lines outside it are chatter
                 neg.extend(i for i in g if not inside[i] and ok[i])
         self.lexicon_ = np.zeros(n)
+        word_sets = [_words(s.text) for s in segments] if self.lexicon else []  # the same in every round
 
         def features(pos: list[int], neg: list[int]) -> np.ndarray:
             # The chatter lexicon is relearned from each round's labels: the seeds only know the lines outside
             # the target cluster, the later rounds also the follow-ups and explanations inside it.
             if self.lexicon and pos and neg:
-                self.lexicon_ = self._lexicon_column(segments, pos, neg, folds)
+                self.lexicon_ = self._lexicon_column(word_sets, pos, neg, folds)
                 return self._standardise(np.hstack([raw, self.lexicon_[:, None]]))
             return self._standardise(raw)
 
@@ -411,10 +411,6 @@ class ScoredSelector:
             self.seed_pos_, self.seed_neg_ = pos, neg
             self.rounds_ += 1
         return p
-
-    @staticmethod
-    def _eligible(s: Segment) -> bool:
-        return is_candidate(s)
 
     # --- choosing ---
     def select(

@@ -1,17 +1,43 @@
-"""Steps 3-5: reduce (PCA), cluster (KMeans), name the target cluster by a measured rule. Seeded, pure."""
+"""Steps 3-5: reduce (PCA), cluster (KMeans), name the target cluster by a measured rule. Seeded, pure.
+
+`fit_pca` and `fit_kmeans` are the seeded sklearn calls, shared with `synthgen.topicmodel.cluster`; what each step
+does around them differs on purpose: the cleaner clusters the raw 2-D PCA projection (the seed's steps, measured by
+benchmarks/bench_clean_eval.py) and keeps sklearn's cluster ids, the topic model puts rows back on the unit sphere
+and numbers topics by size.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .density import answer_codes, boilerplate_density
 from .split import Segment, is_candidate
 
+if TYPE_CHECKING:
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
 N_INIT = 10  # fixed, not sklearn's "auto", so results do not move between sklearn versions
+
+
+def fit_pca(x: np.ndarray, n_components: int, seed: int = 0) -> tuple[np.ndarray, PCA]:
+    """Seeded PCA of `x` to `n_components` dimensions: the projection and the fitted PCA."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=n_components, random_state=seed)
+    return pca.fit_transform(x), pca
+
+
+def fit_kmeans(x: np.ndarray, k: int, seed: int = 0) -> KMeans:
+    """Seeded KMeans with `k` clusters and N_INIT restarts, fitted on `x` (`labels_`, `cluster_centers_`)."""
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(x)
 
 
 class PCAReducer:
@@ -22,15 +48,13 @@ class PCAReducer:
         self.seed = seed
 
     def fit_transform(self, x: np.ndarray) -> np.ndarray:
-        from sklearn.decomposition import PCA
-
         x = np.asarray(x, dtype=np.float64)
         dims = min(self.n_components, x.shape[1], max(x.shape[0] - 1, 1))
         if x.shape[0] < 3 or dims >= x.shape[1]:
             self.pca_ = None
             return x[:, :dims] if dims < x.shape[1] else x
-        self.pca_ = PCA(n_components=dims, random_state=self.seed)
-        return self.pca_.fit_transform(x)
+        reduced, self.pca_ = fit_pca(x, dims, self.seed)
+        return reduced
 
 
 class KMeansClusterer:
@@ -41,17 +65,14 @@ class KMeansClusterer:
         self.seed = seed
 
     def fit_predict(self, x: np.ndarray) -> np.ndarray:
-        from sklearn.cluster import KMeans
-
         distinct = len(np.unique(np.round(x, 6), axis=0)) if len(x) else 0
         k = max(1, min(self.n_clusters, distinct))
         if k == 1:
             self.centers_ = x.mean(axis=0, keepdims=True) if len(x) else np.zeros((1, x.shape[1]))
             return np.zeros(len(x), dtype=int)
-        km = KMeans(n_clusters=k, n_init=N_INIT, random_state=self.seed)
-        labels = km.fit_predict(x)
+        km = fit_kmeans(x, k, self.seed)
         self.centers_ = km.cluster_centers_
-        return labels.astype(int)
+        return km.labels_.astype(int)
 
 
 @dataclass

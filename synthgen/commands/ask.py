@@ -6,7 +6,6 @@ import json
 import click
 
 from ..adapters import Adapters, check_config, credentials_status
-from ..adapters.base import error_result
 from ..catalog import load_catalog
 from ..errors import UserError
 from .options import catalog_option
@@ -34,11 +33,8 @@ def cmd(model: str, prompt: str, as_json: bool, params: tuple[str, ...], timeout
     async def once():
         adapters = Adapters(max_connections=1, timeout=timeout)
         try:
+            # Adapter.call never raises: a surprise is a typed failure on one line, as in a run
             return await adapters.for_spec(spec).call(spec, prompt, overrides)
-        except UserError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - as in a run: a typed failure on one line, not a traceback
-            return error_result(spec, {}, exc)
         finally:
             await adapters.aclose()
 

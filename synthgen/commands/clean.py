@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import click
 
 from ..embed import DEFAULT_EMBEDDER, EMBEDDERS
 from ..errors import UserError
+from ..paths import check_plot_path, check_writable
 from ..store import DEFAULT_STORE
 from .options import store_option
 
@@ -92,9 +92,9 @@ def cmd(
     if not input_path and not model:
         raise UserError("--model ALIAS is required (e.g. --model llama2), or use --input/--output for a file")
     if plot_path:
-        check_plot_path(Path(plot_path))
+        plot_path = str(check_plot_path(plot_path))
     if output_path:
-        check_writable(Path(output_path), "--output")
+        output_path = str(check_writable(output_path, "--output"))
     opts = {}
     if embed_url:
         opts["base_url"] = embed_url
@@ -127,38 +127,6 @@ def cmd(
     print_report(result, title)
     if plot_path:
         click.echo(f"plot: {plot_path}")
-
-
-PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "webp", "tif", "tiff", "eps", "ps")
-
-
-def check_plot_path(path: Path) -> None:
-    """Refuse a --plot path matplotlib cannot write *before* anything is cleaned or stored: an unknown suffix,
-    or a folder that cannot be created or written to."""
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in PLOT_FORMATS:
-        raise UserError(
-            f"--plot {path}: unknown image type {path.suffix or '(no suffix)'!r}; "
-            f"end the name with one of .{', .'.join(PLOT_FORMATS[:4])}"
-        )
-    check_writable(path, "--plot")
-
-
-def check_writable(path: Path, flag: str) -> None:
-    """The file can be created: not a folder, and its nearest existing folder is one we may write to."""
-    if path.is_dir():
-        raise UserError(f"{flag} {path}: is a folder; name a file")
-    probe = path.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UserError(f"{flag} {path}: {probe} is not a folder")
-    try:  # the real test (permissions alone say yes to root, and no to nothing under /proc): make, then remove
-        os.rmdir(tempfile.mkdtemp(prefix=".synthgen-", dir=probe))
-    except OSError as exc:
-        raise UserError(
-            f"{flag} {path}: cannot write to {probe} ({exc.strerror or exc}); choose a folder you can write to"
-        ) from None
 
 
 def _jsonl(result, ids: dict[str, object]) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import click
 
+from ..text import plural, shorten
 from .options import catalog_option, store_option
 
 FORMATS = ("disk", "parquet", "jsonl", "csv")  # synthgen.export.FORMATS, repeated so --help stays fast
@@ -41,7 +42,8 @@ def cmd(run_id, out, fmt, test_size, seed, require_clean, push, private, license
                             catalog_dir=catalog_dir)
     console = Console(highlight=False, soft_wrap=True)
     answers = sum(f.answers for f in result.cleaning.values())
-    console.print(f"run [bold]{result.run.run_id}[/bold]: {_n(answers, 'ok answer')} -> {_n(result.kept, 'text')} "
+    console.print(f"run [bold]{result.run.run_id}[/bold]: {plural(answers, 'ok answer')} -> "
+                  f"{plural(result.kept, 'text')} "
                   f"(train {len(result.splits['train'])}, test {len(result.splits['test'])}; "
                   f"stratified by label and model, seed {result.seed})")
     for split in result.splits:
@@ -56,7 +58,7 @@ def cmd(run_id, out, fmt, test_size, seed, require_clean, push, private, license
         for m, f in cleaned.items():
             if f.raw:
                 has = "has" if f.raw == 1 else "have"
-                console.print(f"[yellow]note: {_n(f.raw, 'answer')} of {m} {has} no cleaned text; the raw "
+                console.print(f"[yellow]note: {plural(f.raw, 'answer')} of {m} {has} no cleaned text; the raw "
                               f"{'answer was' if f.raw == 1 else 'answers were'} exported (--require-clean {m} "
                               "refuses that)[/yellow]")
     counts = result.drop_counts()
@@ -65,16 +67,10 @@ def cmd(run_id, out, fmt, test_size, seed, require_clean, push, private, license
         for reason, n in counts.items():
             console.print(f"  {n} {DROP_REASONS[reason]}")
             for item in [d for d in result.dropped if d.reason == reason][:2]:
-                text = " ".join((item.text or "").split())
-                text = text if len(text) <= 90 else text[:89] + "…"
-                console.print(f"    {item.record_id}: \"{escape(text)}\"")
+                console.print(f"    {item.record_id}: \"{escape(shorten(item.text, 90))}\"")
     else:
         console.print("dropped nothing: no empty texts or duplicates")
     console.print(f"wrote {result.out} ({result.format}): " + ", ".join(p.name for p in result.files))
     if result.pushed_to:
         visibility = {True: "private", False: "public"}.get(result.pushed_private, "visibility unknown")
         console.print(f"pushed to {result.pushed_to} ({visibility})")
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"

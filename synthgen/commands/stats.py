@@ -4,6 +4,7 @@ import json
 
 import click
 
+from ..text import plural
 from .options import catalog_option, store_option
 
 
@@ -17,16 +18,12 @@ def _usd(value: float | None) -> str:
     return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
 
 
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def total_cost(stats) -> str:
     """The "all" row's cost: a lower bound, and said to be one, when some models with answers have no prices."""
     missing = stats.models_without_prices
     if stats.cost_usd is None or not missing:
         return _usd(stats.cost_usd)
-    return f"≥ {_usd(stats.cost_usd)} ({_n(len(missing), 'model')} without prices)"
+    return f"≥ {_usd(stats.cost_usd)} ({plural(len(missing), 'model')} without prices)"
 
 
 @click.command("stats")
@@ -38,8 +35,11 @@ def total_cost(stats) -> str:
 @catalog_option
 def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool, catalog_dir: str | None) -> None:
     """Tables and plots of what a run made: answers per model and sentiment, failures, latency, tokens, cost."""
+    from ..paths import check_writable
     from ..stats import plot_stats, run_stats
 
+    if plots_dir:
+        check_writable(plots_dir, "--plots", folder=True)  # before the store is read
     stats = run_stats(run_id, store=store_url, catalog_dir=catalog_dir)
     paths = plot_stats(stats, plots_dir) if plots_dir else []
     if as_json:
@@ -54,8 +54,8 @@ def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool
 
     console = Console(width=max(Console().width, 100))
     run = stats.run
-    console.print(f"run [bold]{run.run_id}[/bold] ({run.status}): {_n(run.rounds, 'round')} x "
-                  f"{_n(len(run.models), 'model')}, seed {run.seed}")
+    console.print(f"run [bold]{run.run_id}[/bold] ({run.status}): {plural(run.rounds, 'round')} x "
+                  f"{plural(len(run.models), 'model')}, seed {run.seed}")
 
     answers = Table(title="Answers per model and sentiment", title_justify="left")
     for column in ("model", "model id", "ok", "negative", "positive", "failed", "not run"):

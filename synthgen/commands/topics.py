@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import UserError
+from ..text import plural, shorten
 from .options import catalog_option, store_option
 
 EMBEDDERS = ("tfidf", "minilm", "openai", "openai-compatible")
@@ -65,11 +66,12 @@ def cmd(run_id, input_path, dataset_dir, text_column, model_column, k_text, k_ma
         raise UserError(f"--k-max {k_max}: give at least 2")
     if n_examples < 1:
         raise UserError(f"--examples {n_examples}: give at least 1")
+    from ..paths import check_plot_path
     from ..topicmodel import ModelAsker, TopicModel, read_dataset, read_file, read_run
-    from ..topicmodel.plot import check_plot_path
 
     if plot_path:
-        check_plot_path(plot_path)  # before the fit: a map that cannot be written should not cost the clustering
+        # before the fit: a map that cannot be written should not cost the clustering
+        plot_path = str(check_plot_path(plot_path))
 
     asker = None
     if labeler:
@@ -106,22 +108,14 @@ def cmd(run_id, input_path, dataset_dir, text_column, model_column, k_text, k_ma
     render(report, Console(width=max(Console().width, 120)))
 
 
-def _n(count: int, word: str, words: str | None = None) -> str:
-    return f"{count} {word if count == 1 else words or word + 's'}"
-
-
-def _short(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def render(report, console) -> None:
     """The report as terminal tables: how k was chosen, the topics, and the per-model view."""
     from rich.markup import escape
     from rich.table import Table
 
     choice = report.k_choice
-    console.print(f"[bold]{_n(report.k, 'topic')}[/bold] in {_n(report.n_texts, 'text')} from {escape(report.source)} "
+    console.print(f"[bold]{plural(report.k, 'topic')}[/bold] in {plural(report.n_texts, 'text')} "
+                  f"from {escape(report.source)} "
                   f"(embedder {report.embedder}, seed {report.seed}); k: {escape(choice.reason)}")
     if choice.method != "fixed" and len(choice.candidates) > 1:
         scores = Table(title="choosing k", title_justify="left")
@@ -138,9 +132,9 @@ def render(report, console) -> None:
             scores.add_row(*row)
         console.print(scores)
         if choice.questions:
-            console.print(f"[dim]{_n(choice.questions, 'pair question')} to {escape(report.labeler or '')}: "
+            console.print(f"[dim]{plural(choice.questions, 'pair question')} to {escape(report.labeler or '')}: "
                           f"{choice.answered} answered yes/no ({choice.yes} yes); "
-                          f"{choice.controls_passed} of {_n(choice.controls, 'control pair')} right[/dim]")
+                          f"{choice.controls_passed} of {plural(choice.controls, 'control pair')} right[/dim]")
     table = Table(title="topics", title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("label", max_width=28, overflow="fold")
@@ -149,13 +143,13 @@ def render(report, console) -> None:
     table.add_column("examples", overflow="fold")
     for t in report.topics:
         label = escape(t.label) + ("" if t.label_source == "llm" else " [dim](keywords)[/dim]")
-        examples = "\n".join(f"- {escape(_short(e, 90))}" for e in t.examples)
+        examples = "\n".join(f"- {escape(shorten(e, 90))}" for e in t.examples)
         table.add_row(str(t.id), label, f"{t.size} ({t.share:.0%})", escape(", ".join(t.keywords)), examples)
     console.print(table)
     failed = [t for t in report.topics if t.label_note]
     if failed:
         notes = sorted({t.label_note for t in failed})
-        console.print(f"[yellow]{_n(len(failed), 'label')} fell back to keywords: "
+        console.print(f"[yellow]{plural(len(failed), 'label')} fell back to keywords: "
                       f"{escape('; '.join(notes)[:300])}[/yellow]")
     if report.models:
         render_models(report, console)
@@ -177,7 +171,7 @@ def render_models(report, console) -> None:
     table.add_column("texts", justify="right")
     if k <= 8:
         for t in report.topics:
-            table.add_column(f"{t.id}: {_short(t.label, 18)}", justify="right")
+            table.add_column(f"{t.id}: {shorten(t.label, 18)}", justify="right")
     else:
         table.add_column("top topics")
     table.add_column("topic spread", justify="right")

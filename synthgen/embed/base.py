@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero), as float32."""
-    x = np.asarray(x, dtype=np.float32)
+def unit_rows(x: np.ndarray, dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), as `dtype` (float32: what embedders return).
+
+    The one implementation in synthgen: the topic model's clustering uses it too, with dtype=np.float64."""
+    x = np.asarray(x, dtype=dtype)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D array, got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.where(norms == 0, 1.0, norms)).astype(np.float32, copy=False)
+    return (x / np.where(norms == 0, 1.0, norms)).astype(dtype, copy=False)
 
 
 def text_key(text: str) -> str:

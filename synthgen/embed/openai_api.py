@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..errors import UserError
+from ..secrets import one_line, redact
 from .base import Embedder, EmbeddingCache
 
 OPENAI_MODEL = "text-embedding-3-large"
 BASE_URL_ENV = "SYNTHGEN_EMBED_BASE_URL"
 MODEL_ENV = "SYNTHGEN_EMBED_MODEL"
 KEY_ENV = "SYNTHGEN_EMBED_API_KEY"
+NO_KEY = "none"  # what an openai-compatible server without a key is sent: the SDK insists on one
 
 
 def _with_v1(url: str) -> str:
@@ -116,9 +118,11 @@ class OpenAIEmbedder(Embedder):
                 f"--embedder {self._flag()}: cannot reach {self._where()} ({exc.__cause__ or exc})"
             ) from None
         except openai.APIStatusError as exc:
+            # the server's own words may quote the key it was sent (as careless proxies do)
+            own_key = (self.api_key,) if self.api_key and self.api_key != NO_KEY else ()
+            detail = one_line(redact(str(exc.message), own_key), 200)
             raise UserError(
-                f"--embedder {self._flag()}: {self._where()} answered HTTP {exc.status_code}: "
-                f"{str(exc.message)[:200]}"
+                f"--embedder {self._flag()}: {self._where()} answered HTTP {exc.status_code}: {detail}"
             ) from None
         rows = sorted(response.data, key=lambda d: d.index)
         if len(rows) != len(texts):
@@ -195,7 +199,7 @@ class OpenAICompatibleEmbedder(OpenAIEmbedder):
         super().__init__(
             model=model,
             base_url=_with_v1(url),
-            api_key=api_key or os.environ.get(KEY_ENV) or "none",
+            api_key=api_key or os.environ.get(KEY_ENV) or NO_KEY,
             batch_size=batch_size,
             timeout=timeout,
             max_retries=max_retries,

@@ -16,6 +16,8 @@ record's `note` says so and the answer text is always kept.
 Every call is retried with backoff and jitter: for up to `throttle_window` (15 minutes) while DynamoDB answers
 but throttles or leaves batch items unprocessed, for up to `unreachable_window` (2 minutes) while it cannot be
 reached or answers 5xx. Then StoreWriteError (a StoreUnavailable): `generate` stops with one line, resumable.
+A table that is gone, or access or credentials refused, is a StoreWriteError at once; any other refusal
+(ValidationException) is a request synthgen built wrong: StoreRequestError, naming the code, a bug to report.
 
 Region comes from boto3's chain (us-east-1 when none is set), the endpoint from AWS_ENDPOINT_URL_DYNAMODB.
 """
@@ -66,6 +68,9 @@ _RETRYABLE = _THROTTLED | {"InternalServerError", "InternalFailure", "ServiceUna
 _CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
                 "MissingAuthenticationTokenException", "InvalidClientTokenId", "IncompleteSignature",
                 "ExpiredToken", "SignatureDoesNotMatch"}
+# Refusals that say the store is not usable from here (no retry helps, the user must act): the rest of the codes
+# DynamoDB answers for a non-retryable error are about the request itself.
+_UNAVAILABLE = _CREDENTIALS | {"ResourceNotFoundException", "AccessDeniedException"}
 # refused, reset, timed out, TLS or proxy failures: every way of not getting an answer
 _NETWORK = (BotoConnectionError, HTTPClientError)
 
@@ -80,7 +85,14 @@ _RECORD_ATTRS = (("run_id", "kind", "latency_s", "response_trimmed") + _STR + _I
 
 
 class StoreWriteError(StoreUnavailable):
-    """A call DynamoDB kept refusing or could not be reached for, after retrying for a window of time."""
+    """A call DynamoDB kept refusing or could not be reached for, after retrying for a window of time; or a
+    table or credentials that no retry can help with (the table is gone, access denied, credentials refused)."""
+
+
+class StoreRequestError(RuntimeError):
+    """DynamoDB refused a request synthgen built (ValidationException and the like): a bug of ours, not the
+    store's state. Not a StoreUnavailable: the run does not end as if the store were down, with a hint to check
+    the endpoint; it ends with this error and its traceback, to be reported."""
 
 
 def _code(exc: ClientError) -> str:
@@ -320,7 +332,12 @@ class DynamoDBStore(Store):
         self.url = f"dynamodb://{table}"
         self._sleep: Callable[[float], None] = time.sleep
         self._clock: Callable[[], float] = time.monotonic
-        self._down: StoreWriteError | None = None  # once a call gave up: later calls try once, not for a window
+        # Once a call gave up after its window, later calls try once instead of waiting a window again, until one
+        # succeeds. The engine has its own fail-fast latch (Engine._store_down: no write starts after the first
+        # failure, and the run stops once); this one serves what the engine's cannot reach: writes already in
+        # flight in other writer threads, and callers outside the engine, such as `generate` marking the stopped
+        # run interrupted, which would otherwise wait a whole window (up to 15 minutes) to say the same thing.
+        self._down: StoreWriteError | None = None
         self._rng = random.Random()
         self._lock = threading.Lock()
         self._registered: set[tuple[str, str]] = set()
@@ -449,15 +466,25 @@ class DynamoDBStore(Store):
             except (ClientError, *_NETWORK) as exc:
                 if not _retryable(exc):
                     if isinstance(exc, ClientError) and _code(exc) != "ConditionalCheckFailedException":
-                        message = exc.response.get("Error", {}).get("Message", "")
-                        raise StoreWriteError(f"store {self.url} refused {operation} ({_code(exc)}: {message}; "
-                                              f"{_CHECK})") from None
+                        error = self._refused(exc, operation)
+                        if isinstance(error, StoreRequestError):
+                            raise error from exc  # a bug: keep the whole story
+                        raise error from None
                     raise
                 delay = self._backoff(attempt)
                 window = self.throttle_window if _throttled(exc) else self.unreachable_window
                 if self._down is not None or self._clock() - started + delay > window:
                     raise self._gave_up(exc, operation, attempt, self._clock() - started) from None
             self._sleep(delay)
+
+    def _refused(self, exc: ClientError, operation: str) -> StoreWriteError | StoreRequestError:
+        """A refusal no retry helps with: the store unusable from here (StoreWriteError, with what to check), or
+        a request of ours DynamoDB rejects (StoreRequestError, naming the code: a bug to report)."""
+        code, message = _code(exc), exc.response.get("Error", {}).get("Message", "")
+        if code in _UNAVAILABLE or not code or code.isdigit():  # digits: not DynamoDB answering at all
+            return StoreWriteError(f"store {self.url} refused {operation} ({code}: {message}; {_CHECK})")
+        return StoreRequestError(f"store {self.url}: DynamoDB rejected the {operation} request synthgen built "
+                                 f"({code}: {message}); this is a bug in synthgen, please report it")
 
     def _gave_up(self, exc: Exception, operation: str, attempts: int, waited: float) -> StoreWriteError:
         what = "still throttled" if _throttled(exc) else "unreachable"

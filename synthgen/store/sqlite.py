@@ -66,7 +66,16 @@ _COLUMNS = ("run_id", "round", "model", "model_id", "status", "sentiment", "topi
 _JSON_COLUMNS = {"topics", "request_body", "response"}
 
 
+def _locked(exc: sqlite3.Error) -> bool:
+    """Another connection holds the lock (SQLITE_BUSY / SQLITE_LOCKED, extended codes included)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # unset on errors the sqlite3 module raises itself
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 class SQLiteStore(Store):
+    # Seconds a write waits for another process's write to finish (SQLite's busy timeout) before it gives up.
+    busy_timeout = 30.0
+
     def __init__(self, path: Path, *, create: bool = True):
         self.path = path
         self.url = f"sqlite:///{path}"
@@ -74,12 +83,16 @@ class SQLiteStore(Store):
             raise UserError(f"--store {self.url}: no such database; run `synthgen generate` first or name another")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                       timeout=self.busy_timeout)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process crash
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, sqlite3.Error) and _locked(exc):
+                raise UserError(f"--store {self.url}: {self._held()}; let it finish or stop it, then try again"
+                                ) from None
             raise UserError(f"--store {self.url}: cannot open the database ({exc})") from None
         self._lock = threading.Lock()
 
@@ -113,10 +126,14 @@ class SQLiteStore(Store):
         with self._writing():
             self._db.execute("UPDATE runs SET status=? WHERE run_id=?", (status, run_id))
 
+    def _held(self) -> str:
+        return f"database is locked: another process holds it (still busy after {self.busy_timeout:g} s)"
+
     @contextmanager
     def _writing(self, transaction: bool = False) -> Iterator[None]:
-        """One write under the lock; a database that cannot take it (disk full, read-only, I/O error) is
-        StoreUnavailable, a one-line stop, instead of a traceback per writer."""
+        """One write under the lock; a database that cannot take it (disk full, read-only, I/O error, or locked
+        by another process for longer than the busy timeout) is StoreUnavailable, a one-line stop, instead of a
+        traceback per writer."""
         with self._lock:
             try:
                 if transaction:
@@ -132,6 +149,8 @@ class SQLiteStore(Store):
             except sqlite3.IntegrityError:
                 raise  # a caller's mistake (the same run twice), not the database's state
             except sqlite3.DatabaseError as exc:
+                if _locked(exc):  # a short wait was waited out (busy_timeout): this one was not short
+                    raise StoreUnavailable(f"store {self.url}: {self._held()}") from None
                 raise StoreUnavailable(f"store {self.url} cannot be written ({exc}; free disk space or make "
                                        "the database writable)") from None
 

@@ -1,4 +1,6 @@
-"""Reduce, cluster, score: PCA then KMeans on unit vectors, silhouette over a range of k. Pure, seeded functions."""
+"""Reduce, cluster, score: PCA then KMeans on unit vectors, silhouette over a range of k. Pure, seeded functions.
+
+The sklearn calls (seeded PCA, KMeans with a fixed number of restarts) are the cleaner's (`synthgen.clean.steps`)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-N_INIT = 10  # fixed, not sklearn's "auto", so results do not move between sklearn versions
+from ..clean.steps import fit_kmeans, fit_pca
+from ..embed.base import unit_rows
+
 SILHOUETTE_SAMPLE = 2000  # silhouette is O(n^2): score a seeded sample above this many texts
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms == 0, 1.0, norms)
 
 
 def reduce(embeddings: np.ndarray, n_components: int = 50, seed: int = 0) -> np.ndarray:
@@ -26,19 +25,15 @@ def reduce(embeddings: np.ndarray, n_components: int = 50, seed: int = 0) -> np.
     dims = min(n_components, d, n - 1)
     if dims >= d or dims < 2:
         return unit_rows(x)
-    from sklearn.decomposition import PCA
-
-    reduced = PCA(n_components=dims, random_state=seed).fit_transform(x)
+    reduced, _ = fit_pca(x, dims, seed)
     return unit_rows(reduced)
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Cluster labels and centres, renumbered so topic 0 is the largest (ties: the earlier first member)."""
-    from sklearn.cluster import KMeans
-
     with warnings.catch_warnings():  # duplicate texts can leave fewer distinct points than k; labels stay valid
         warnings.simplefilter("ignore")
-        model = KMeans(n_clusters=k, random_state=seed, n_init=N_INIT).fit(x)
+        model = fit_kmeans(x, k, seed)
     labels = model.labels_.astype(int)
     return renumber_by_size(labels, model.cluster_centers_)
 

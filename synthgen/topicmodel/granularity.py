@@ -16,8 +16,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..text import shorten
 from .asker import Answer, Asker, fill, read_prompt
-from .labels import one_line
+from .labels import MAX_DOC_CHARS
 from .report import KChoice, KScore
 
 PAIR_PROMPT = "topic-pair"
@@ -68,7 +69,7 @@ def sample_pairs(partitions: Mapping[int, np.ndarray], texts: Sequence[str], bud
 
 def build_pair_prompt(text_a: str, text_b: str, template: str | None = None) -> str:
     template = read_prompt(PAIR_PROMPT) if template is None else template
-    return fill(template, {"TEXT_A": one_line(text_a), "TEXT_B": one_line(text_b)})
+    return fill(template, {"TEXT_A": shorten(text_a, MAX_DOC_CHARS), "TEXT_B": shorten(text_b, MAX_DOC_CHARS)})
 
 
 def parse_yes_no(answer: str | None) -> bool | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..text import shorten
 from .asker import Answer, fill, read_prompt
 
 LABEL_PROMPT = "topic-label"
@@ -34,15 +35,10 @@ _SENTENCE_START = re.compile(r"^(?:i|i'm|i've|i'd|i'll|im|we|we're|we've|you|you
 MIN_COPIED_WORDS = 3  # a run of this many words from the prompt's fixed text is a copy, not a label
 
 
-def one_line(text: str, limit: int = MAX_DOC_CHARS) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
 def build_label_prompt(documents: Sequence[str], keywords: Sequence[str], template: str | None = None) -> str:
     """The label prompt for one topic: its most representative documents and its c-TF-IDF keywords."""
     template = read_prompt(LABEL_PROMPT) if template is None else template
-    docs = "\n".join(f"- {one_line(d)}" for d in documents)
+    docs = "\n".join(f"- {shorten(d, MAX_DOC_CHARS)}" for d in documents)
     return fill(template, {"DOCUMENTS": docs, "KEYWORDS": ", ".join(keywords)})
 
 

@@ -8,7 +8,6 @@ points, pushed clear of any label it still covers, and joined to its point by a 
 
 from __future__ import annotations
 
-import os
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,33 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..paths import check_plot_path
+from ..text import shorten
 
 TSNE_MAX = 2500  # above this many texts t-SNE takes too long for a picture; PCA is instant
-SUFFIXES = (".png", ".svg", ".pdf")
+DENSITY_SAMPLE = 2500  # label anchors: each member's density is measured against at most this many points
+DENSITY_MIN_PER_TOPIC = 50  # ... of which every topic keeps at least this many (all of them when it has fewer)
+DENSITY_CHUNK = 1_000_000  # members x reference points scored at once: bounds memory (~8 MB per array)
 LEGEND_CHARS = 40
 LABEL_WRAP = 28
-
-
-def check_plot_path(path: str | os.PathLike[str]) -> Path:
-    """Refuse, before any slow work, a map path that cannot be written: wrong suffix, a folder, or a place
-    without write permission (the nearest existing folder, since missing folders are created)."""
-    path = Path(path).expanduser()
-    if path.suffix.lower() not in SUFFIXES:
-        raise UserError(f"--plot {path}: use a .png, .svg or .pdf file name")
-    if path.is_dir():
-        raise UserError(f"--plot {path}: is a folder; name a file such as {path / 'map.png'}")
-    if path.exists():
-        if not os.access(path, os.W_OK):
-            raise UserError(f"--plot {path}: the file is not writable")
-        return path
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"--plot {path}: cannot create it: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--plot {path}: cannot write there: {parent} is not writable")
-    return path
 
 
 def map_coordinates(reduced: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -82,12 +63,43 @@ def topic_colours(k: int) -> list[tuple[float, float, float, float]]:
     return [cmap(0.05 + 0.9 * ((i * stride) % k) / (k - 1)) for i in range(k)]
 
 
-def anchor_points(coords: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+def density_reference(labels: np.ndarray, k: int, limit: int = DENSITY_SAMPLE, seed: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The points a density is measured against, and the weight of each: every point (weight 1) up to `limit`
+    points; above it a seeded sample stratified by topic (each topic its share of `limit`, at least
+    DENSITY_MIN_PER_TOPIC), each sampled point standing for `members / sampled` points of its topic, so every
+    topic's density keeps its scale and a small topic is not left out of the sample."""
+    n = len(labels)
+    if n <= limit:
+        return np.arange(n), np.ones(n)
+    rng = np.random.default_rng(seed)
+    picked, weights = [], []
+    for t in range(k):
+        members = np.flatnonzero(labels == t)
+        if members.size == 0:
+            continue
+        take = min(members.size, max(DENSITY_MIN_PER_TOPIC, round(limit * members.size / n)))
+        picked.append(np.sort(rng.choice(members, take, replace=False)))
+        weights.append(np.full(take, members.size / take))
+    return np.concatenate(picked), np.concatenate(weights)
+
+
+def anchor_points(coords: np.ndarray, labels: np.ndarray, k: int, *, sample: int = DENSITY_SAMPLE,
+                  seed: int = 0) -> np.ndarray:
     """Per topic, the member point where the topic is densest relative to the others (Gaussian kernel density of
-    its own points minus half that of the other topics'); the medoid when a topic has one or two points."""
+    its own points minus half that of the other topics'); the medoid when a topic has one or two points.
+
+    The density is measured against `density_reference` (every point up to `sample` of them, else a seeded
+    sample), in chunks of members: time grows with members x sample and memory stays bounded, however many
+    texts the map has."""
+    coords = np.asarray(coords, dtype=np.float64)
+    labels = np.asarray(labels)
     anchors = np.zeros((k, 2))
     span = float(np.ptp(coords, axis=0).max()) if len(coords) else 1.0
     bandwidth = max(span, 1e-9) * 0.06
+    ref, ref_weight = density_reference(labels, k, sample, seed)
+    ref_pts, ref_labels = coords[ref], labels[ref]
+    chunk = max(1, DENSITY_CHUNK // max(len(ref), 1))
     for t in range(k):
         members = np.flatnonzero(labels == t)
         if members.size == 0:
@@ -97,10 +109,12 @@ def anchor_points(coords: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
         if members.size <= 2:
             anchors[t] = pts[0]
             continue
-        d2 = ((pts[:, None, :] - coords[None, :, :]) ** 2).sum(axis=2)
-        weight = np.exp(-d2 / (2 * bandwidth**2))
-        own = labels[None, :] == t
-        score = (weight * own).sum(axis=1) - 0.5 * (weight * ~own).sum(axis=1)
+        sign = np.where(ref_labels == t, 1.0, -0.5) * ref_weight  # own points count, others' count against
+        score = np.empty(members.size)
+        for start in range(0, members.size, chunk):
+            part = pts[start:start + chunk]
+            d2 = ((part[:, None, 0] - ref_pts[None, :, 0]) ** 2 + (part[:, None, 1] - ref_pts[None, :, 1]) ** 2)
+            score[start:start + chunk] = np.exp(-d2 / (2 * bandwidth**2)) @ sign
         anchors[t] = pts[int(np.argmax(score))]
     return anchors
 
@@ -182,8 +196,7 @@ def spread_boxes(boxes: np.ndarray, bounds: tuple[float, float, float, float], p
 
 
 def legend_text(t: int, label: str, limit: int = LEGEND_CHARS) -> str:
-    flat = " ".join(label.split())
-    return f"{t}: " + (flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…")
+    return f"{t}: {shorten(label, limit)}"
 
 
 def map_figure(coords: np.ndarray, labels: np.ndarray, topic_labels: Sequence[str], title: str = "",

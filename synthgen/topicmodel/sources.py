@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..text import plural
 from .report import Document
 
 FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
@@ -21,10 +22,6 @@ class Loaded:
     source: str
     documents: list[Document]
     notes: list[str] = field(default_factory=list)
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _documents(rows: Iterable[tuple[str, Any, Any]], where: str, text_column: str) -> Loaded:
@@ -40,7 +37,7 @@ def _documents(rows: Iterable[tuple[str, Any, Any]], where: str, text_column: st
         raise UserError(f"{where}: no rows; give a file with at least two texts")
     if not docs:
         raise UserError(f"{where}: column '{text_column}' has no non-empty text in {rows_seen} rows")
-    notes = [f"{_n(empty, 'row')} without text in '{text_column}' skipped"] if empty else []
+    notes = [f"{plural(empty, 'row')} without text in '{text_column}' skipped"] if empty else []
     return Loaded(where, docs, notes)
 
 
@@ -184,9 +181,9 @@ def read_run(store_url: str | None, run_id: str | None) -> Loaded:
         raise UserError(f"{where}: no ok answers with text to cluster; see `synthgen runs`")
     notes = []
     if used_clean:
-        notes.append(f"cleaned texts used for {_n(used_clean, 'answer')}")
+        notes.append(f"cleaned texts used for {plural(used_clean, 'answer')}")
     if rejected:
-        notes.append(f"{_n(rejected, 'answer')} the cleaner rejected left out")
+        notes.append(f"{plural(rejected, 'answer')} the cleaner rejected left out")
     if empty:
-        notes.append(f"{_n(empty, 'empty answer')} left out")
+        notes.append(f"{plural(empty, 'empty answer')} left out")
     return Loaded(where, docs, notes)
