@@ -58,3 +58,10 @@ def run_cli(*argv: str) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
+
+
+def run_cli_output(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`run_cli` with what the command printed: (exit status, stdout, stderr)."""
+    code = run_cli(*args)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import run_cli_output as run_cli
 
 from synthgen import export as export_module
-from synthgen.cli import main
 from synthgen.errors import UserError
 from synthgen.export import Row, deduplicate, export_dataset, normalise, split_rows
 from synthgen.store import CleanedText, Record, RunInfo, utc_now
@@ -58,16 +58,6 @@ def db(tmp_path: Path) -> Path:
 
 def url(db: Path) -> str:
     return f"sqlite:///{db}"
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --- the dataset -----------------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import run_cli_output as run_cli
 
-from synthgen.cli import main
 from synthgen.stats import PLOTS, plot_stats, run_stats
 from synthgen.store import Record, RunInfo, utc_now
 from synthgen.store.sqlite import SQLiteStore
@@ -49,16 +49,6 @@ def known_store(path: Path) -> SQLiteStore:
 def db(tmp_path: Path) -> str:
     known_store(tmp_path / "s.db").close()
     return f"sqlite:///{tmp_path / 's.db'}"
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_counts_failures_latency_tokens_and_cost_of_a_known_run(db):

@@ -9,8 +9,8 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import run_cli_output
 
-from synthgen.cli import main
 from synthgen.store import CleanedText, Record, RunInfo, open_store
 
 GROUPS_FILE = Path(__file__).parent / "data" / "topic_groups.jsonl"
@@ -28,13 +28,7 @@ def separated_rows(per_group: int = 8) -> list[dict]:
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(["topics", *args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli_output(["topics", *args], capsys)
 
 
 def fails_with(args: list[str], capsys, message: str) -> None:
