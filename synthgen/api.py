@@ -33,14 +33,13 @@ Heavy libraries (datasets, matplotlib) are imported only when a function needs t
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import generation as _generation
+from .aio import call_sync
 from .clean import CleanResult, RunCleaning, clean_run
 from .errors import UserError
 from .export import ExportResult, export_dataset
@@ -55,14 +54,9 @@ if TYPE_CHECKING:  # the topic model pulls in scikit-learn: imported when `topic
 
 @functools.wraps(_generation.generate)
 def generate(*args, **kwargs) -> RunSummary:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return _generation.generate(*args, **kwargs)
-    # A notebook kernel already runs an event loop in this thread and asyncio.run() refuses to nest:
-    # run the whole job in a worker thread, which gets its own loop.
-    with ThreadPoolExecutor(1, thread_name_prefix="synthgen-generate") as pool:
-        return pool.submit(_generation.generate, *args, **kwargs).result()
+    # A notebook kernel already runs an event loop in this thread and asyncio.run() refuses to nest: there the
+    # whole job runs in a worker thread, which gets its own loop.
+    return call_sync(_generation.generate, *args, **kwargs)
 
 
 def topics(

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .errors import UserError
+from .errors import EXIT_INTERRUPTED, InfrastructureError, UserError
 
 # name -> module under synthgen.commands; imported only when that command runs, so `synthgen --help` stays fast.
 COMMANDS = {
@@ -63,15 +63,17 @@ def app() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user mistakes become one line on stderr and exit status 2, never a traceback."""
+    """Entry point: one line on stderr, never a traceback. Exit codes: 0 done, 1 the command's own failure (`ask`
+    got no answer), 2 bad input (UserError), 3 infrastructure (InfrastructureError: the store went away), 130
+    interrupted (Ctrl-C or SIGTERM; what finished is stored)."""
     try:
         app.main(args=argv, prog_name="synthgen", standalone_mode=False)
-    except UserError as exc:
+    except (UserError, InfrastructureError) as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from .catalog import Catalog, ModelSpec, load_catalog
 from .errors import UserError
 from .paths import check_writable
-from .secrets import one_line, redact
+from .secrets import redact
 from .store import OK, CleanedText, Record, RunInfo, Store, open_store, utc_now
 from .text import plural, shorten
 
@@ -827,7 +827,7 @@ def export_dataset(
         except UserError as exc:
             raise UserError(f"{exc}{saved}") from None
         except Exception as exc:  # the Hub's errors are many; the user needs the one line, never the token
-            message = one_line(redact(f"{type(exc).__name__}: {exc}", (hub,)))
+            message = shorten(redact(f"{type(exc).__name__}: {exc}", (hub,)))
             raise UserError(f"--push {push}: upload failed ({message}){saved}") from None
         result.pushed_to, result.pushed_private = pushed.url, pushed.private
     return result

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets as _random_token
-import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,8 +19,10 @@ from .adapters import check_config, credentials_status
 from .catalog import Catalog, ModelSpec, load_catalog
 from .engine import Engine, EngineConfig, Event
 from .errors import UserError
-from .prompt import Template, load_template, load_topics, plan_run
-from .store import DEFAULT_STORE, OK, PLANNED, Record, RunInfo, Store, StoreUnavailable, open_store, utc_now
+from .prompt import SENTIMENTS, Template, load_template, load_topics, plan_run
+from .store import DEFAULT_STORE, OK, Record, RunInfo, Store, StoreUnavailable, open_store, utc_now
+from .summary import ModelSummary
+from .summary import summarize as summarize_records
 
 LOCAL_DEFAULT = "local-gemma"
 
@@ -86,23 +87,6 @@ def select_models(catalog: Catalog, models: Sequence[str] | None) -> tuple[list[
 
 
 @dataclass
-class ModelSummary:
-    model: str
-    ok: int = 0
-    failures: dict[str, int] = field(default_factory=dict)
-    planned: int = 0
-    latency_p50: float | None = None
-    latency_p95: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    tokens_per_s: float | None = None  # output tokens per second of answer latency
-
-    @property
-    def failed(self) -> int:
-        return sum(self.failures.values())
-
-
-@dataclass
 class RunSummary:
     run: RunInfo
     models: dict[str, ModelSummary]
@@ -123,40 +107,9 @@ class RunSummary:
         return sum(m.ok for m in self.models.values())
 
 
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
-
-
-def summarize(store: Store, run: RunInfo, records: Iterable[Record] | None = None) -> RunSummary:
-    """Per-model figures, computed from the stored records (the source of truth), not from what was counted.
-
-    `records`: the run's records as already being read (a caller that also wants other figures reads once)."""
-    models = {alias: ModelSummary(alias) for alias in run.models}
-    latencies: dict[str, list[float]] = {alias: [] for alias in run.models}
-    for rec in store.records(run.run_id) if records is None else records:
-        summary = models.setdefault(rec.model, ModelSummary(rec.model))
-        if rec.status == OK:
-            summary.ok += 1
-            if rec.latency_s is not None:
-                latencies.setdefault(rec.model, []).append(rec.latency_s)
-            summary.input_tokens += rec.input_tokens or 0
-            summary.output_tokens += rec.output_tokens or 0
-        elif rec.status == PLANNED:
-            summary.planned += 1
-        else:
-            kind = rec.failure_kind or rec.status
-            summary.failures[kind] = summary.failures.get(kind, 0) + 1
-    for alias, summary in models.items():
-        values = sorted(latencies.get(alias, []))
-        summary.latency_p50 = _quantile(values, 0.50)
-        summary.latency_p95 = _quantile(values, 0.95)
-        if values and summary.output_tokens:
-            summary.tokens_per_s = summary.output_tokens / sum(values)
-    return RunSummary(run=run, models=models)
+def summarize(store: Store, run: RunInfo) -> RunSummary:
+    """The run's summary, read back from the store."""
+    return RunSummary(run=run, models=summarize_records(run, store.records(run.run_id), SENTIMENTS))
 
 
 def plan_cells(run: RunInfo, specs: Sequence[ModelSpec], template: Template | str,
@@ -252,7 +205,7 @@ def generate(
             handle.close()
 
 
-def _stopped(handle: Store, run: RunInfo, exc: StoreUnavailable, done: int) -> UserError:
+def _stopped(handle: Store, run: RunInfo, exc: StoreUnavailable, done: int) -> StoreUnavailable:
     """The one line for a store that went away mid-run; the run is marked interrupted if the store still can be.
 
     `done` counts the cells with an ok record: what a resume will not send again."""
@@ -262,5 +215,5 @@ def _stopped(handle: Store, run: RunInfo, exc: StoreUnavailable, done: int) -> U
         pass  # it stays `running`; --resume finishes it all the same
     store_flag = "" if handle.url == DEFAULT_STORE else f" --store {handle.url}"
     total = run.rounds * len(run.models)
-    return UserError(f"{exc}: {done} of {total} cells stored ok; resume with "
+    return StoreUnavailable(f"{exc}: {done} of {total} cells stored ok; resume with "
                      f"synthgen generate --resume {run.run_id}{store_flag}")

@@ -84,9 +84,3 @@ def _redact_tree(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, bytes):
         return _redact(value.decode("utf-8", "replace"), secrets)
     return value
-
-
-def one_line(text: str, limit: int = 500) -> str:
-    """Whitespace collapsed to single spaces, cut to `limit` characters: fit for one line of output."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"

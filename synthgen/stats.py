@@ -14,21 +14,20 @@ its inline backend).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .catalog import load_catalog
 from .errors import UserError
-from .generation import summarize
 from .paths import check_writable
-from .store import OK, Record, RunInfo, Store, open_store
+from .prompt import SENTIMENTS
+from .store import RunInfo, Store, reading
+from .summary import ModelSummary, summarize
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-SENTIMENTS = ("negative", "positive")
 COLOURS = {"negative": "#d95f5f", "positive": "#4c9f70"}
 PLOTS = {
     "sentiment_split": "sentiment_split.png",
@@ -38,38 +37,9 @@ PLOTS = {
 
 
 @dataclass
-class ModelStats:
-    model: str
-    model_id: str = ""
-    ok: int = 0
-    sentiments: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SENTIMENTS, 0))  # ok answers
-    failures: dict[str, int] = field(default_factory=dict)  # failure kind -> records (failed and skipped)
-    not_run: int = 0  # still planned
-    latencies: list[float] = field(default_factory=list)  # seconds, ok answers, store order
-    latency_p50: float | None = None
-    latency_p95: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    without_usage: int = 0  # ok answers whose provider reported no token counts
-    price_input_per_1m: float | None = None
-    price_output_per_1m: float | None = None
-
-    @property
-    def failed(self) -> int:
-        return sum(self.failures.values())
-
-    @property
-    def cost_usd(self) -> float | None:
-        """Cost of the ok answers' reported tokens, where the catalog gives both prices; else None."""
-        if self.price_input_per_1m is None or self.price_output_per_1m is None:
-            return None
-        return (self.input_tokens * self.price_input_per_1m + self.output_tokens * self.price_output_per_1m) / 1e6
-
-
-@dataclass
 class RunStats:
     run: RunInfo
-    models: dict[str, ModelStats]
+    models: dict[str, ModelSummary]
 
     @property
     def ok(self) -> int:
@@ -107,6 +77,7 @@ class RunStats:
         for alias, m in self.models.items():
             data = asdict(m)
             data.pop("latencies")
+            data["not_run"] = data.pop("planned")
             data["failed"] = m.failed
             data["cost_usd"] = m.cost_usd
             models[alias] = data
@@ -120,41 +91,14 @@ class RunStats:
 def run_stats(run: str | None = "last", *, store: str | Store | None = None,
               catalog_dir: str | None = None) -> RunStats:
     """Per-model figures of a run (`last` or None: the latest run), read from the store in one pass."""
-    owns_store = not isinstance(store, Store)
-    handle = open_store(store, create=False) if owns_store else store
-    try:
+    with reading(store) as handle:
         info = handle.resolve_run(run)
-        models = {alias: ModelStats(alias) for alias in info.models}  # summarize's order: the run's, then others
-
-        def see(rec: Record) -> None:
-            stats = models.setdefault(rec.model, ModelStats(rec.model))
-            stats.model_id = stats.model_id or rec.model_id
-            if rec.status != OK:
-                return
-            stats.sentiments[rec.sentiment] = stats.sentiments.get(rec.sentiment, 0) + 1
-            if rec.latency_s is not None:
-                stats.latencies.append(rec.latency_s)
-            if rec.input_tokens is None and rec.output_tokens is None:
-                stats.without_usage += 1
-
-        def read() -> Iterator[Record]:  # one pass: summarize's figures and these from the same records
-            for rec in handle.records(info.run_id):
-                see(rec)
-                yield rec
-
-        summary = summarize(handle, info, read())
-    finally:
-        if owns_store:
-            handle.close()
+        models = summarize(info, handle.records(info.run_id), SENTIMENTS)
     try:
         catalog = load_catalog(catalog_dir)
     except UserError:
         catalog = None  # figures without prices beat no figures
     for alias, stats in models.items():
-        s = summary.models[alias]
-        stats.ok, stats.failures, stats.not_run = s.ok, dict(sorted(s.failures.items())), s.planned
-        stats.latency_p50, stats.latency_p95 = s.latency_p50, s.latency_p95
-        stats.input_tokens, stats.output_tokens = s.input_tokens, s.output_tokens
         spec = catalog.get(alias) if catalog is not None else None
         if spec is not None:
             stats.model_id = stats.model_id or spec.model_id

@@ -211,7 +211,7 @@ def test_a_store_that_goes_away_mid_run_stops_with_one_line_and_resume_completes
                        "--concurrency", "4", "--quiet")
         killer.join()
         err = capsys.readouterr().err
-        assert code == 2, err
+        assert code == 3, err
         [line] = err.splitlines()
         assert line.startswith(f"error: store {url} unreachable (EndpointConnectionError at {server.url}; ")
         assert " of 80 cells stored ok; resume with synthgen generate --resume " in line and "Traceback" not in err

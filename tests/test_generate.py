@@ -322,7 +322,7 @@ def test_a_database_that_fills_up_mid_run_stops_with_one_line_and_resumes(tmp_pa
                 "--store", store, "--seed", "3", "--concurrency", "4", "--quiet"]
         full = subprocess.run(argv, env=_cli_env(url), cwd=tmp_path, capture_output=True, text=True, timeout=120,
                               preexec_fn=limit_file_size)
-        assert full.returncode == 2, full.stderr
+        assert full.returncode == 3, full.stderr
         [line] = full.stderr.splitlines()
         assert line.startswith(f"error: store {store} cannot be written (")
         [run] = open_store(store, create=False).list_runs()
@@ -343,7 +343,6 @@ def test_a_database_that_fills_up_mid_run_stops_with_one_line_and_resumes(tmp_pa
 
 def test_a_resumed_run_that_loses_its_store_counts_the_cells_stored_ok(provider_server, tmp_path):
     """The stopped-run line counts one thing, cells with an ok record, whatever this run stored before it."""
-    from synthgen.errors import UserError
     from synthgen.store import StoreUnavailable
     from synthgen.store.sqlite import SQLiteStore
 
@@ -364,7 +363,7 @@ def test_a_resumed_run_that_loses_its_store_counts_the_cells_stored_ok(provider_
     assert first.ok == 6 and first.total == 12
     store = DiesAfter(db, writes=2)  # the resumed run stores two (failed) outcomes, then its store is gone
     try:
-        with pytest.raises(UserError) as caught:
+        with pytest.raises(StoreUnavailable) as caught:
             generate(store=store, resume=first.run_id)
     finally:
         store.close()

@@ -14,7 +14,8 @@ from ..catalog import ModelSpec, deep_merge
 from ..errors import UserError
 from ..local_model import echo_failure, sends_fewshot
 from ..results import CallResult, Failure, FailureKind, Usage, kind_for_status
-from ..secrets import one_line, redact, redact_data
+from ..secrets import redact, redact_data
+from ..text import shorten
 
 if TYPE_CHECKING:
     from ..prompt import RoundPlan
@@ -198,7 +199,7 @@ class Adapter(ABC):
         except Exception as exc:  # noqa: BLE001 - a surprise in one call is that cell's failure, not the run's
             return error_result(spec, body, exc, time.perf_counter() - started)
         if failure is not None:
-            failure = dataclasses.replace(failure, message=one_line(redact(failure.message, secret)))
+            failure = dataclasses.replace(failure, message=shorten(redact(failure.message, secret)))
         return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=latency,
                           text=text, raw=redact_data(raw, secret), usage=usage, finish_reason=finish,
                           failure=failure)
@@ -217,6 +218,6 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
 
 def error_result(spec: ModelSpec, body: dict[str, Any], exc: BaseException, latency_s: float = 0.0) -> CallResult:
     """The typed failure for an exception nobody expected: kind `error`, one redacted line naming its type."""
-    message = one_line(redact(f"{type(exc).__name__}: {exc}", (spec.api_key() or "",)))
+    message = shorten(redact(f"{type(exc).__name__}: {exc}", (spec.api_key() or "",)))
     return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=latency_s,
                       failure=Failure(FailureKind.ERROR, message))

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..errors import UserError
-from ..secrets import one_line, redact
+from ..secrets import redact
+from ..text import shorten
 from .base import Embedder, EmbeddingCache
 
 OPENAI_MODEL = "text-embedding-3-large"
@@ -120,7 +121,7 @@ class OpenAIEmbedder(Embedder):
         except openai.APIStatusError as exc:
             # the server's own words may quote the key it was sent (as careless proxies do)
             own_key = (self.api_key,) if self.api_key and self.api_key != NO_KEY else ()
-            detail = one_line(redact(str(exc.message), own_key), 200)
+            detail = shorten(redact(str(exc.message), own_key), 200)
             raise UserError(
                 f"--embedder {self._flag()}: {self._where()} answered HTTP {exc.status_code}: {detail}"
             ) from None

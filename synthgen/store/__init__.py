@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ..errors import UserError
 from .base import (
@@ -22,7 +24,7 @@ from .base import (
 )
 
 __all__ = ["Store", "StoreUnavailable", "Record", "RunInfo", "CleanedText", "RunCounts", "open_store", "record_id",
-           "utc_now", "PLANNED", "OK", "FAILED", "SKIPPED", "STATUSES", "DEFAULT_STORE"]
+           "utc_now", "reading", "PLANNED", "OK", "FAILED", "SKIPPED", "STATUSES", "DEFAULT_STORE"]
 
 DEFAULT_STORE = "sqlite:///synthgen.db"
 
@@ -39,3 +41,17 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
 
         return DynamoDBStore.from_url(url, create=create)
     raise UserError(f"--store {url}: unknown scheme; use sqlite:///path/synthgen.db or dynamodb://TABLE")
+
+
+@contextmanager
+def reading(store: str | Store | None) -> Iterator[Store]:
+    """The store to read from: opened from a URL (never creating one) and closed after, or a caller's open store,
+    left open for the caller."""
+    if isinstance(store, Store):
+        yield store
+        return
+    handle = open_store(store, create=False)
+    try:
+        yield handle
+    finally:
+        handle.close()

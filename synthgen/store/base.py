@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import UserError
+from ..errors import InfrastructureError, UserError
 
 PLANNED, OK, FAILED, SKIPPED = "planned", "ok", "failed", "skipped"
 STATUSES = (PLANNED, OK, FAILED, SKIPPED)
 
 
-class StoreUnavailable(UserError):
+class StoreUnavailable(InfrastructureError):
     """The store could not take a write (or answer a read) after its own retries: unreachable, full, read-only.
 
     A command stops with this one line; `generate` adds how many cells were stored and how to resume."""

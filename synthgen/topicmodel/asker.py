@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ..adapters import Adapters, credentials_status
+from ..aio import run_sync
 from ..catalog import ModelSpec
 from ..errors import UserError
 from ..paths import data_dir
@@ -44,16 +44,6 @@ def fill(template: str, slots: Mapping[str, str]) -> str:
     """Replace each [SLOT] once, in one pass, so a slot's value that happens to contain '[X]' stays literal."""
     pattern = re.compile("|".join(re.escape(f"[{name}]") for name in slots))
     return pattern.sub(lambda m: slots[m.group(0)[1:-1]], template)
-
-
-def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine from sync code, also where a loop is already running (a notebook)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 class ModelAsker:

@@ -1,0 +1,91 @@
+"""What a run made, per model, read from the stored records (the source of truth), never from what was counted.
+
+One type for the summary `generate` prints at the end and the figures `synthgen stats` shows: both call
+`summarize`, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .store import OK, PLANNED, Record, RunInfo
+
+
+@dataclass
+class ModelSummary:
+    model: str  # alias
+    model_id: str = ""
+    ok: int = 0
+    sentiments: dict[str, int] = field(default_factory=dict)  # ok answers per label
+    failures: dict[str, int] = field(default_factory=dict)  # failure kind -> records (failed and skipped)
+    planned: int = 0  # cells still without an outcome
+    latencies: list[float] = field(default_factory=list)  # seconds, ok answers, store order
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    without_usage: int = 0  # ok answers whose provider reported no token counts
+    tokens_per_s: float | None = None  # output tokens per second of answer latency
+    price_input_per_1m: float | None = None
+    price_output_per_1m: float | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def not_run(self) -> int:
+        return self.planned
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Cost of the ok answers' reported tokens, where the catalog gives both prices; else None."""
+        if self.price_input_per_1m is None or self.price_output_per_1m is None:
+            return None
+        return (self.input_tokens * self.price_input_per_1m + self.output_tokens * self.price_output_per_1m) / 1e6
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    """The q-quantile of sorted `values` (inclusive method), None for none."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+def summarize(run: RunInfo, records: Iterable[Record], labels: Iterable[str] = ()) -> dict[str, ModelSummary]:
+    """Per-model figures of `run` from its records, in one pass; models in the run's order, then any others.
+
+    `labels` are counted as 0 when no ok answer carries them (so a table shows every label of the task)."""
+    labels = tuple(labels)
+    models = {alias: ModelSummary(alias, sentiments=dict.fromkeys(labels, 0)) for alias in run.models}
+    for rec in records:
+        summary = models.get(rec.model)
+        if summary is None:
+            summary = models[rec.model] = ModelSummary(rec.model, sentiments=dict.fromkeys(labels, 0))
+        summary.model_id = summary.model_id or rec.model_id
+        if rec.status == OK:
+            summary.ok += 1
+            summary.sentiments[rec.sentiment] = summary.sentiments.get(rec.sentiment, 0) + 1
+            if rec.latency_s is not None:
+                summary.latencies.append(rec.latency_s)
+            if rec.input_tokens is None and rec.output_tokens is None:
+                summary.without_usage += 1
+            summary.input_tokens += rec.input_tokens or 0
+            summary.output_tokens += rec.output_tokens or 0
+        elif rec.status == PLANNED:
+            summary.planned += 1
+        else:
+            kind = rec.failure_kind or rec.status
+            summary.failures[kind] = summary.failures.get(kind, 0) + 1
+    for summary in models.values():
+        summary.failures = dict(sorted(summary.failures.items()))
+        values = sorted(summary.latencies)
+        summary.latency_p50 = quantile(values, 0.50)
+        summary.latency_p95 = quantile(values, 0.95)
+        if values and summary.output_tokens:
+            summary.tokens_per_s = summary.output_tokens / sum(values)
+    return models
