@@ -20,7 +20,7 @@ from .catalog import Catalog, ModelSpec, load_catalog
 from .engine import Engine, EngineConfig, Event
 from .errors import UserError
 from .prompt import SENTIMENTS, Template, load_template, load_topics, plan_run
-from .store import DEFAULT_STORE, OK, Record, RunInfo, Store, StoreUnavailable, open_store, utc_now
+from .store import DEFAULT_STORE, OK, ModelPlan, Record, RunInfo, Store, StoreUnavailable, open_store, utc_now
 from .summary import ModelSummary
 from .summary import summarize as summarize_records
 
@@ -112,6 +112,22 @@ def summarize(store: Store, run: RunInfo) -> RunSummary:
     return RunSummary(run=run, models=summarize_records(run, store.records(run.run_id), SENTIMENTS))
 
 
+def plan_models(specs: Sequence[ModelSpec], template: Template,
+                params: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """What each model will be sent, stored with the run: resolved parameters and the template it receives."""
+    from .local_model import fewshot_template, sends_fewshot
+
+    plans = {}
+    for spec in specs:
+        few = fewshot_template(spec) if sends_fewshot(spec) else None
+        used = few or template
+        plans[spec.alias] = ModelPlan(
+            model_id=spec.model_id, protocol=spec.protocol, params=spec.merged_params((params or {}).get(spec.alias)),
+            template=used.name, template_text=used.text,
+            prompt_format="{prompt}" if few else spec.prompt_format, few_shot=few is not None).to_dict()
+    return plans
+
+
 def plan_cells(run: RunInfo, specs: Sequence[ModelSpec], template: Template | str,
                topics: dict[str, tuple[str, ...]] | str) -> list[Record]:
     """Every cell of a run, as `planned` records (pure: nothing is read but the named template and topics)."""
@@ -159,7 +175,8 @@ def generate(
         seed = seed if seed is not None else int.from_bytes(_random_token.token_bytes(4), "big")
         run = RunInfo(run_id=new_run_id(), created_at=utc_now(), seed=seed, rounds=rounds,
                       models=[s.alias for s in specs], template=template_obj.name,
-                      template_text=template_obj.text, topics_source=topics, params=params or {})
+                      template_text=template_obj.text, topics_source=topics, params=params or {},
+                      model_plans=plan_models(specs, template_obj, params))
         cells = plan_cells(run, specs, template_obj, categories)
         handle = open_store(store, create=True) if owns_store else store
     else:

@@ -14,6 +14,7 @@ from .base import (
     SKIPPED,
     STATUSES,
     CleanedText,
+    ModelPlan,
     Record,
     RunCounts,
     RunInfo,
@@ -23,7 +24,7 @@ from .base import (
     utc_now,
 )
 
-__all__ = ["Store", "StoreUnavailable", "Record", "RunInfo", "CleanedText", "RunCounts", "open_store", "record_id",
+__all__ = ["Store", "StoreUnavailable", "Record", "RunInfo", "CleanedText", "ModelPlan", "RunCounts", "open_store", "record_id",
            "utc_now", "reading", "PLANNED", "OK", "FAILED", "SKIPPED", "STATUSES", "DEFAULT_STORE"]
 
 DEFAULT_STORE = "sqlite:///synthgen.db"

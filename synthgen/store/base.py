@@ -82,6 +82,20 @@ class Record(_Serial):
 
 
 @dataclass
+class ModelPlan(_Serial):
+    """What one model of a run is sent, fixed when the run is planned: the card reads it from here, so a table
+    edited after the run never changes what the card says the run did."""
+
+    model_id: str
+    protocol: str
+    params: dict[str, Any]  # the resolved parameters: the table's defaults deep-merged with the run's overrides
+    template: str  # the name of the template this model's prompts are rendered from
+    template_text: str
+    prompt_format: str = "{prompt}"  # how the rendered prompt is wrapped for the model's chat format
+    few_shot: bool = False  # a base model's few-shot completion prompt built from the round, not the run's template
+
+
+@dataclass
 class RunInfo(_Serial):
     run_id: str
     created_at: str
@@ -94,6 +108,12 @@ class RunInfo(_Serial):
     params: dict[str, Any] = field(default_factory=dict)  # per-model parameter overrides given for the run
     status: str = "running"  # running | done | interrupted
     store_url: str = ""
+    model_plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # alias -> ModelPlan.to_dict()
+
+    def plan_of(self, alias: str) -> ModelPlan | None:
+        """The model's ModelPlan, or None for a run stored before plans were (the card then says so)."""
+        data = self.model_plans.get(alias)
+        return ModelPlan.from_dict(data) if data else None
 
 
 

@@ -276,7 +276,7 @@ def _run_plain(run: RunInfo, cell_models: Iterable[str] = ()) -> dict[str, Any]:
         "created_at": run.created_at, "seed": int(run.seed), "rounds": int(run.rounds),
         "models": list(run.models), "template": run.template, "template_text": run.template_text,
         "topics_source": run.topics_source, "params": dumps(run.params),
-        "status": run.status, "store_url": run.store_url,
+        "status": run.status, "store_url": run.store_url, "model_plans": dumps(run.model_plans),
     }
     models = set(run.models) | set(cell_models)
     if models:
@@ -290,7 +290,8 @@ def _run_of(plain: dict[str, Any]) -> RunInfo:
                    template=plain["template"],
                    template_text=plain["template_text"], topics_source=plain["topics_source"],
                    params=json.loads(plain.get("params") or "{}"), status=plain["status"],
-                   store_url=plain.get("store_url", ""))
+                   store_url=plain.get("store_url", ""),
+                   model_plans=json.loads(plain.get("model_plans") or "{}"))
 
 
 def _clean_sk(item: CleanedText) -> str:
