@@ -10,12 +10,14 @@ and (heldout, dev, test) inside a run with the 191. `--rules` also measures the 
 
 exact: the kept text equals the labelled target (whitespace and wrapping quotes aside), or both are empty.
 wrong: a different text was kept.  lost: no text was kept for an answer that has a target.
+
+It ends with the floors the cleaner must keep (clean_floors.py) and exits 1 when one is missed:
+accuracy on the data the cleaner was tuned on is measured here, not in the tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -23,27 +25,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+from clean_floors import floors
+from labelled_sets import DATA, SETS, answers, load, norm
 
-from synthgen.clean import Answer, Cleaner, ScoredSelector, default_cleaner, seed_baseline, strip_quotes
+from synthgen.clean import Cleaner, ScoredSelector, default_cleaner, seed_baseline
 from synthgen.clean.split import SentenceSplitter
 from synthgen.clean.steps import TARGET_RULES, KMeansClusterer, PCAReducer
 from synthgen.embed import get_embedder
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"
-DATA = DATA_DIR / "llama2_padded.jsonl"
-# Every set but llama2_padded.jsonl is held out: never used to tune the cleaner (see tests/data/README.md).
-SETS = {
-    # 191 answers combined by make_llama2_padded.py from hand-written pools; the cleaner was built on it.
-    "padded": DATA,
-    # 36 answers written one at a time after the cleaner was built, phrasings the pools do not have.
-    "heldout": DATA_DIR / "llama2_heldout.jsonl",
-    # Llama 2's most common shape alone: preface line + quoted sentence (190 answers, from the pools).
-    "prefaced": DATA_DIR / "llama2_prefaced.jsonl",
-    # 80 answers written by hand before the selector was reworked; looked at while fixing it.
-    "dev": DATA_DIR / "llama2_dev.jsonl",
-    # 80 answers written by hand at the same time as dev; scored only, never looked at while fixing.
-    "test": DATA_DIR / "llama2_test.jsonl",
-}
 HELDOUT = SETS["heldout"]
 STANDALONE = ["padded", "heldout", "prefaced", "dev", "test"]
 INSIDE = ["heldout", "dev", "test"]  # also cleaned inside a run with the 191 answers of padded
@@ -65,14 +54,6 @@ KIND_ORDER = [
 ]
 
 
-def load(path: Path = DATA) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def norm(text: str | None) -> str | None:
-    return None if text is None else " ".join(strip_quotes(text).split())
-
-
 def first_quoted(rows: list[dict]) -> dict[str, str | None]:
     """The seed's early attempt: the first quoted sentence of the answer, else nothing."""
     out = {}
@@ -90,10 +71,6 @@ def score(rows: list[dict], kept: dict[str, str | None]) -> dict[str, Counter]:
         by_kind[r["kind"]][outcome] += 1
         by_kind["ALL"][outcome] += 1
     return by_kind
-
-
-def answers(rows: list[dict]) -> list[Answer]:
-    return [Answer(r["id"], r["response"], r.get("finish_reason")) for r in rows]
 
 
 def table(results: dict[str, dict[str, Counter]], kinds: list[str]) -> str:
@@ -130,15 +107,11 @@ def rule_study(
     rng = np.random.default_rng(12345)
     for seed in range(seeds):
         for sub in range(subsets):
-            picked = (
-                rows if sub == 0 else [rows[i] for i in sorted(rng.choice(len(rows), size, replace=False))]
-            )
+            picked = rows if sub == 0 else [rows[i] for i in sorted(rng.choice(len(rows), size, replace=False))]
             segs = [s for a in answers(picked) for s in splitter.split(a)]
             x = get_embedder(embedder_name, seed=seed).embed([s.text for s in segs])
             labels = KMeansClusterer(3, seed).fit_predict(PCAReducer(2, seed).fit_transform(x))
-            is_target = np.array(
-                [truth[s.answer_id] is not None and norm(s.text) == truth[s.answer_id] for s in segs]
-            )
+            is_target = np.array([truth[s.answer_id] is not None and norm(s.text) == truth[s.answer_id] for s in segs])
             per_cluster = [int(is_target[labels == c].sum()) for c in range(labels.max() + 1)]
             true_cluster = int(np.argmax(per_cluster))
             for rule_name, rule in TARGET_RULES.items():
@@ -150,8 +123,7 @@ def rule_study(
     lines = [
         f"target-cluster rules on {name} ({len(rows)} answers), {embedder_name}: {seeds} seeds x {subsets} "
         f"answer sets (the full set and {subsets - 1} random subsets of {size})",
-        "| rule | picks the cluster holding most targets | share of targets in the picked cluster | "
-        "best score tied |",
+        "| rule | picks the cluster holding most targets | share of targets in the picked cluster | best score tied |",
         "|---|---|---|---|",
     ]
     for rule_name in TARGET_RULES:
@@ -176,17 +148,15 @@ def evaluate(
     context: list[dict] | None = None,
     show_errors: bool = False,
     ablate: bool = False,
-) -> tuple[str, dict[str, float]]:
-    """The table for `rows`.
+) -> tuple[str, dict[str, float], dict[str, dict[str, Counter]]]:
+    """The table for `rows`, the seconds each method took, and its counts (method -> kind -> outcome).
 
     With `context`, each method cleans context + rows as one run and only `rows` count: unseen answers inside
     a run of realistic size.
     """
     kinds = [k for k in KIND_ORDER if any(r["kind"] == k for r in rows)]
     kinds += sorted({r["kind"] for r in rows} - set(kinds))
-    results: dict[str, dict[str, Counter]] = {
-        "first quoted (seed's early try)": score(rows, first_quoted(rows))
-    }
+    results: dict[str, dict[str, Counter]] = {"first quoted (seed's early try)": score(rows, first_quoted(rows))}
     timings = {}
     run = (context or []) + rows
     for name in embedders:
@@ -205,7 +175,7 @@ def evaluate(
                     if norm(kept[r["id"]]) != norm(r["target"]):
                         print(f"--- {label} {r['id']} [{r['kind']}] {result[r['id']].reason}")
                         print(f"    want: {r['target']!r}\n    got:  {kept[r['id']]!r}")
-    return table(results, kinds), timings
+    return table(results, kinds), timings, results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,14 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedders", default="tfidf,minilm")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sets", default=",".join(STANDALONE), help="sets cleaned on their own (names of SETS)")
-    ap.add_argument(
-        "--inside", default=",".join(INSIDE), help="sets also cleaned inside a run with the padded set"
-    )
+    ap.add_argument("--inside", default=",".join(INSIDE), help="sets also cleaned inside a run with the padded set")
     ap.add_argument("--rules", action="store_true", help="also measure the target-cluster rules")
     ap.add_argument("--rule-sets", default=",".join(RULE_SETS))
     ap.add_argument("--show-errors", action="store_true", help="print every wrong or lost answer")
     ap.add_argument(
         "--ablate", action="store_true", help="also run synthgen without its refusal word list (learned guards only)"
+    )
+    ap.add_argument(
+        "--no-scale", action="store_true", help="skip the floor on a 2,000-answer generated run (a few seconds)"
     )
     ap.add_argument(
         "--data",
@@ -252,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         plans = [(SETS[n], None) for n in names(args.sets)]
         plans += [(SETS[n], main_rows) for n in names(args.inside) if n != "padded"]
+    measured: dict[tuple[str, bool, str], Counter] = {}
     for path, context in plans:
         rows = load(path)
         where = f" cleaned inside a run with the {len(context)} answers of {DATA.name}" if context else ""
@@ -259,15 +231,24 @@ def main(argv: list[str] | None = None) -> int:
             f"\n{path.name}: {len(rows)} labelled answers{where}, seed {args.seed}: exact-match rate "
             "(wrong, lost counts)\n"
         )
-        text, timings = evaluate(rows, embedders, args.seed, context, args.show_errors, args.ablate)
+        text, timings, results = evaluate(rows, embedders, args.seed, context, args.show_errors, args.ablate)
         print(text)
         print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+        set_name = next((n for n, p in SETS.items() if p == path), path.name)
+        for label, counts in results.items():
+            measured[(set_name, context is not None, label)] = counts["ALL"]
     if args.rules:
         for set_name in names(args.rule_sets):
             for name in embedders:
                 print()
                 print(rule_study(load(SETS[set_name]), name, SETS[set_name].name))
-    return 0
+    if args.data or args.seed != 0:
+        print("\nfloors: set at seed 0 on the shipped sets; not checked for this run")
+        return 0
+    print()
+    text, below = floors(measured, embedders, args.no_scale)
+    print(text)
+    return 1 if below else 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "data"))
 import make_llama2_padded as pools  # noqa: E402
 
 from synthgen.clean import Answer, default_cleaner  # noqa: E402
+from synthgen.text import flat  # noqa: E402
 
 OPENINGS = [
     "Last spring",
@@ -114,7 +115,7 @@ def run(embedder: str, answers: list[Answer], targets: dict[str, str], seed: int
     cleaner = default_cleaner(embedder, seed=seed)
     result = cleaner.fit_transform(answers)
     seconds = time.perf_counter() - t
-    exact = sum(" ".join((a.text or "").split()) == " ".join(targets[a.id].split()) for a in result.answers)
+    exact = sum(flat(a.text) == flat(targets[a.id]) for a in result.answers)
     return {
         "exact": round(exact / len(answers), 4),
         "embedder": embedder,
@@ -153,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows))
         return 0
     print(f"{len(answers)} answers; {os.cpu_count()} CPU cores\n")
-    print(
-        "| embedder | cache | answers | lines | seconds | split | embed | cluster | select | report | exact |"
-    )
+    print("| embedder | cache | answers | lines | seconds | split | embed | cluster | select | report | exact |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s = r["stages"]

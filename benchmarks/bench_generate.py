@@ -37,9 +37,15 @@ GEMINI_KEY = "bench-gemini-key-0000"
 
 def point_env_at(url: str) -> None:
     os.environ.update(
-        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", GEMINI_BASE_URL=url, GEMINI_API_KEY=GEMINI_KEY,
-        OPENAI_BASE_URL=f"{url}/v1", OPENAI_API_KEY="sk-bench-0000",
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        GEMINI_BASE_URL=url,
+        GEMINI_API_KEY=GEMINI_KEY,
+        OPENAI_BASE_URL=f"{url}/v1",
+        OPENAI_API_KEY="sk-bench-0000",
     )
 
 
@@ -67,15 +73,16 @@ def run_seed_way(rounds: int, db: str) -> float:
     from synthgen.store import RunInfo, utc_now
 
     run = RunInfo("seedway", utc_now(), 1, rounds, MODELS, "sentiment", "", "sentiment")
-    cells = plan_cells(run, specs, "sentiment", "sentiment")
+    cells = list(plan_cells(run, specs, "sentiment", "sentiment"))  # planned one round at a time: slice a list
 
     async def main() -> None:
         adapters = Adapters(max_connections=len(specs))
         try:
             for r in range(rounds):
-                row = cells[r * len(specs):(r + 1) * len(specs)]
-                results = await asyncio.gather(*(adapters.for_spec(catalog[c.model]).call(catalog[c.model], c.prompt)
-                                                 for c in row))
+                row = cells[r * len(specs) : (r + 1) * len(specs)]
+                results = await asyncio.gather(
+                    *(adapters.for_spec(catalog[c.model]).call(catalog[c.model], c.prompt) for c in row)
+                )
                 for cell, result in zip(row, results, strict=True):
                     cell.status, cell.text = ("ok" if result.ok else "failed"), result.text
                     store.put_record(cell)
@@ -102,16 +109,21 @@ def run_sdk_floor(rounds: int, concurrency: int) -> tuple[float, float, int]:
     specs = [catalog[m] for m in MODELS]
     run = RunInfo("floor", utc_now(), 1, rounds, MODELS, "sentiment", "", "sentiment")
     adapters = Adapters()
-    jobs = [(catalog[c.model], adapters.for_spec(catalog[c.model]).build_body(catalog[c.model], c.prompt))
-            for c in plan_cells(run, specs, "sentiment", "sentiment")]
+    jobs = [
+        (catalog[c.model], adapters.for_spec(catalog[c.model]).build_body(catalog[c.model], c.prompt))
+        for c in plan_cells(run, specs, "sentiment", "sentiment")
+    ]
     config = Config(retries={"total_max_attempts": 1}, max_pool_connections=concurrency)
     bedrock = boto3.client("bedrock-runtime", region_name=os.environ["AWS_REGION"], config=config)
     pool = ThreadPoolExecutor(concurrency)
     gemini_url = os.environ["GEMINI_BASE_URL"]
 
     def invoke(model_id: str, body: dict) -> dict:
-        return json.loads(bedrock.invoke_model(modelId=model_id, body=json.dumps(body).encode(),
-                                               contentType="application/json")["body"].read())
+        return json.loads(
+            bedrock.invoke_model(modelId=model_id, body=json.dumps(body).encode(), contentType="application/json")[
+                "body"
+            ].read()
+        )
 
     async def send_all() -> int:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -125,8 +137,11 @@ def run_sdk_floor(rounds: int, concurrency: int) -> tuple[float, float, int]:
                 if spec.protocol == "bedrock-invoke":
                     data = await loop.run_in_executor(pool, invoke, spec.model_id, body)
                 elif spec.protocol == "gemini":
-                    r = await http.post(f"{gemini_url}/v1beta/models/{spec.model_id}:generateContent", json=body,
-                                        headers={"x-goog-api-key": os.environ["GEMINI_API_KEY"]})
+                    r = await http.post(
+                        f"{gemini_url}/v1beta/models/{spec.model_id}:generateContent",
+                        json=body,
+                        headers={"x-goog-api-key": os.environ["GEMINI_API_KEY"]},
+                    )
                     data = r.json()
                 else:
                     r = await oai.post("/chat/completions", body=body, cast_to=httpx.Response)
@@ -176,25 +191,47 @@ def main() -> None:
             configure(url, latency=args.latency, jitter=args.jitter)
             lwall, lcpu, lok = run_sdk_floor(args.rounds, args.concurrency)
             lsent = server_requests(url)
-            rows.append(("bare SDKs (floor: no plan, rate control or store)", lwall, lwall / ideal,
-                         lcpu / lsent * 1000, lok, n - lok))
+            rows.append(
+                (
+                    "bare SDKs (floor: no plan, rate control or store)",
+                    lwall,
+                    lwall / ideal,
+                    lcpu / lsent * 1000,
+                    lok,
+                    n - lok,
+                )
+            )
             if args.seed_rounds:
                 configure(url, latency=args.latency, jitter=args.jitter)
                 swall = run_seed_way(args.seed_rounds, f"{tmp}/seed.db")
                 swall_scaled = swall * args.rounds / args.seed_rounds
-                rows.append((f"seed's way ({args.seed_rounds} rounds, scaled)", swall_scaled, swall_scaled / ideal,
-                             float("nan"), None, None))
+                rows.append(
+                    (
+                        f"seed's way ({args.seed_rounds} rounds, scaled)",
+                        swall_scaled,
+                        swall_scaled / ideal,
+                        float("nan"),
+                        None,
+                        None,
+                    )
+                )
     finally:
         stop_subprocess_server(proc)
-    print(f"\n{args.rounds} rounds x {len(MODELS)} models = {n} requests, latency {args.latency}±{args.jitter} s, "
-          f"concurrency {args.concurrency}; ideal N x L / C = {ideal:.2f} s\n")
+    print(
+        f"\n{args.rounds} rounds x {len(MODELS)} models = {n} requests, latency {args.latency}±{args.jitter} s, "
+        f"concurrency {args.concurrency}; ideal N x L / C = {ideal:.2f} s\n"
+    )
     print("| run | wall s | x ideal | client CPU ms/request | ok | lost |\n|---|---|---|---|---|---|")
     for name, wall, ratio, cpu_ms, ok, lost in rows:
-        print(f"| {name} | {wall:.2f} | {ratio:.2f} | {cpu_ms:.2f} | {ok if ok is not None else '-'} "
-              f"| {lost if lost is not None else '-'} |")
+        print(
+            f"| {name} | {wall:.2f} | {ratio:.2f} | {cpu_ms:.2f} | {ok if ok is not None else '-'} "
+            f"| {lost if lost is not None else '-'} |"
+        )
     print(f"\nfaults / fault-free wall: {rows[1][1] / rows[0][1]:.2f}x")
-    print(f"client CPU per request, synthgen / bare SDKs: {rows[0][3] / rows[2][3]:.2f}x "
-          f"(synthgen's own share: {rows[0][3] - rows[2][3]:.2f} ms per request)")
+    print(
+        f"client CPU per request, synthgen / bare SDKs: {rows[0][3] / rows[2][3]:.2f}x "
+        f"(synthgen's own share: {rows[0][3] - rows[2][3]:.2f} ms per request)"
+    )
     if len(rows) > 3:
         print(f"seed's way / synthgen: {rows[3][1] / rows[0][1]:.1f}x slower")
 

@@ -16,8 +16,21 @@ __version__ = "0.1.0"
 # synthgen.api.__all__, repeated here so that `import synthgen` does not import the API to learn its names
 # (tests/test_api.py checks that the two lists agree). No submodule shares one of these names, so an imported
 # submodule never shadows an API function.
-API_NAMES = ("generate", "RunSummary", "clean_run", "RunCleaning", "CleanResult", "run_stats", "RunStats",
-             "plot_stats", "stats_figures", "export_dataset", "ExportResult", "topics", "UserError")
+API_NAMES = (
+    "generate",
+    "RunSummary",
+    "clean_run",
+    "RunCleaning",
+    "CleanResult",
+    "run_stats",
+    "RunStats",
+    "plot_stats",
+    "stats_figures",
+    "export_dataset",
+    "ExportResult",
+    "topics",
+    "UserError",
+)
 __all__ = list(API_NAMES)
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import generation as _generation
@@ -48,8 +48,8 @@ from .stats import RunStats, plot_stats, run_stats
 from .stats import figures as stats_figures
 
 if TYPE_CHECKING:  # the topic model pulls in scikit-learn: imported when `topics` runs
+    from .embed import Embedder
     from .topicmodel import Asker, TopicReport
-    from .topicmodel.pipeline import Embedder
 
 
 @functools.wraps(_generation.generate)
@@ -64,6 +64,10 @@ def topics(
     *,
     texts: Sequence[str] | None = None,
     models: Sequence[str | None] | None = None,
+    file: str | os.PathLike[str] | None = None,
+    dataset: str | os.PathLike[str] | None = None,
+    text_column: str = "text",
+    model_column: str | None = "model",
     store: str | None = None,
     k: int | str = "auto",
     embedder: str | Embedder = "tfidf",
@@ -76,44 +80,68 @@ def topics(
     plot: str | os.PathLike[str] | None = None,
     plot_size: tuple[float, float] = (10, 7.5),
     catalog_dir: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> TopicReport:
-    """Named topics of a run's ok answers (`run`: an id or "last", the default) or of `texts` (with `models`, the
-    alias that wrote each, for the per-model view), as `synthgen topics` finds them.
+    """Named topics, as `synthgen topics` finds them, of one source of texts: a run's ok answers (`run`: an id or
+    "last", the default; cleaned text where there is one), `texts` (with `models`, the alias that wrote each, for
+    the per-model view), a `file` (.jsonl, .json, .csv or .parquet) or a saved `dataset` directory (every split);
+    `text_column` and `model_column` name the columns of the last two.
 
     `embedder` and `labeler` are names (`"tfidf"`, `"minilm"`; a catalog alias) or objects (an Embedder, an
     Asker). With `plot`, the 2-D map is written there (any image type matplotlib writes: `.png`, `.svg`,
-    `.pdf`...; checked before the fit)."""
-    from .topicmodel import Document, ModelAsker, TopicModel, read_run
-    from .topicmodel.plot import check_plot_path
+    `.pdf`...; checked before the fit). `progress`, when given, is called with one line before the embedding
+    starts (what is about to be embedded)."""
+    from .paths import check_plot_path
+    from .topicmodel import Document, ModelAsker, TopicModel, read_dataset, read_file, read_run
 
-    if texts is not None and run is not None:
-        raise UserError("topics: give run= or texts=, not both")
+    given = [
+        name
+        for name, value in (("run=", run), ("texts=", texts), ("file=", file), ("dataset=", dataset))
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise UserError(f"topics: give one source of texts, not both {' and '.join(given)}")
     if models is not None and (texts is None or len(models) != len(texts)):
         raise UserError("topics: models= names the model of each of texts=, so give as many as texts")
     if k_max < 2:
         raise UserError(f"topics: k_max={k_max}; give at least 2")
+    if n_examples < 1:
+        raise UserError(f"topics: n_examples={n_examples}; give at least 1")
     if plot is not None:
-        check_plot_path(plot)
+        plot = check_plot_path(plot)
     if isinstance(labeler, str):
         from .catalog import load_catalog
 
         labeler = ModelAsker(load_catalog(catalog_dir).get_model(labeler), label_params, seed=seed)
     elif label_params:
         raise UserError("topics: label_params needs labeler= naming a catalog model")
+    embedder_name = embedder if isinstance(embedder, str) else embedder.name
     if isinstance(embedder, str):
         from .embed import get_embedder
 
         embedder = get_embedder(embedder, seed=seed)
     if texts is not None:
         owners = list(models) if models is not None else [None] * len(texts)
-        documents = [Document(str(i), t.strip(), m) for i, (t, m) in enumerate(zip(texts, owners, strict=True))
-                     if isinstance(t, str) and t.strip()]
+        documents = [
+            Document(str(i), t.strip(), m)
+            for i, (t, m) in enumerate(zip(texts, owners, strict=True))
+            if isinstance(t, str) and t.strip()
+        ]
         source, notes = f"{len(documents)} texts", []
     else:
-        loaded = read_run(store, run or "last")
+        if file is not None:
+            loaded = read_file(file, text_column, model_column)
+        elif dataset is not None:
+            loaded = read_dataset(dataset, text_column, model_column)
+        else:
+            loaded = read_run(store, run or "last")
         documents, source, notes = loaded.documents, loaded.source, loaded.notes
-    model = TopicModel(embedder, k=k, seed=seed, labeler=labeler, k_max=k_max, pair_budget=pair_budget,
-                       n_examples=n_examples)
+    model = TopicModel(
+        embedder, k=k, seed=seed, labeler=labeler, k_max=k_max, pair_budget=pair_budget, n_examples=n_examples
+    )
+    model.validate([d.text for d in documents])
+    if progress is not None:
+        progress(f"{len(documents)} texts from {source}; embedding with {embedder_name}…")
     report = model.fit(documents, source=source)
     report.notes.extend(notes)
     if plot is not None:
@@ -122,5 +150,18 @@ def topics(
     return report
 
 
-__all__ = ["generate", "RunSummary", "clean_run", "RunCleaning", "CleanResult", "run_stats", "RunStats",
-           "plot_stats", "stats_figures", "export_dataset", "ExportResult", "topics", "UserError"]
+__all__ = [
+    "generate",
+    "RunSummary",
+    "clean_run",
+    "RunCleaning",
+    "CleanResult",
+    "run_stats",
+    "RunStats",
+    "plot_stats",
+    "stats_figures",
+    "export_dataset",
+    "ExportResult",
+    "topics",
+    "UserError",
+]

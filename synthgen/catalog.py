@@ -16,17 +16,32 @@ from typing import Any
 
 from .errors import UserError
 from .paths import data_dir
-
-PROTOCOLS = ("bedrock-invoke", "bedrock-converse", "gemini", "openai-chat", "llama-cpp")
+from .protocols import REGISTRY as PROTOCOL_REGISTRY
 
 # Every field an entry (or a protocol's defaults) may set, and the TOML type it must have.
 _STRING, _TABLE, _BOOL, _INTEGER, _NUMBER = "a string", "a table", "true or false", "a positive integer", "a number"
 _FIELD_TYPES = {
-    "protocol": _STRING, "model_id": _STRING, "description": _STRING, "base": _STRING, "params": _TABLE,
-    "body": _TABLE, "params_at": _STRING, "prompt_format": _STRING, "system": _STRING, "answer_path": _STRING,
-    "finish_path": _STRING, "usage_input": _STRING, "usage_output": _STRING, "max_concurrency": _INTEGER,
-    "base_url": _STRING, "base_url_env": _STRING, "api_key_env": _STRING, "key_optional": _BOOL,
-    "options": _TABLE, "price_input_per_1m": _NUMBER, "price_output_per_1m": _NUMBER,
+    "protocol": _STRING,
+    "model_id": _STRING,
+    "description": _STRING,
+    "base": _STRING,
+    "params": _TABLE,
+    "body": _TABLE,
+    "params_at": _STRING,
+    "prompt_format": _STRING,
+    "system": _STRING,
+    "answer_path": _STRING,
+    "finish_path": _STRING,
+    "usage_input": _STRING,
+    "usage_output": _STRING,
+    "max_concurrency": _INTEGER,
+    "base_url": _STRING,
+    "base_url_env": _STRING,
+    "api_key_env": _STRING,
+    "key_optional": _BOOL,
+    "options": _TABLE,
+    "price_input_per_1m": _NUMBER,
+    "price_output_per_1m": _NUMBER,
 }
 _FIELDS = set(_FIELD_TYPES)
 
@@ -111,6 +126,10 @@ class Catalog(Mapping[str, ModelSpec]):
     def select(self, aliases: Iterable[str]) -> list[ModelSpec]:
         return [self.get_model(a.strip()) for a in aliases if a.strip()]
 
+    def with_entry(self, spec: ModelSpec) -> Catalog:
+        """A copy with this entry in place of the one of its alias (a run's override, such as --model-path)."""
+        return Catalog({**self._specs, spec.alias: spec})
+
 
 def not_utf8(exc: UnicodeDecodeError) -> str:
     """What a file that failed to decode is, for a one-line error: `not UTF-8 text (byte 0xe9 at offset 12)`."""
@@ -150,8 +169,9 @@ def _check_fields(fields: Mapping[str, Any], where: str) -> None:
         expected = _FIELD_TYPES[name]
         if not _type_ok(value, expected):
             shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
-            raise UserError(f"{where}.{name} is {shown}; it must be {expected}"
-                            + (" (not negative)" if expected == _NUMBER else ""))
+            raise UserError(
+                f"{where}.{name} is {shown}; it must be {expected}" + (" (not negative)" if expected == _NUMBER else "")
+            )
 
 
 def _table_files(directory: Path) -> list[Path]:
@@ -181,8 +201,10 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
                 if not isinstance(table.get(key, {}), dict):
                     raise UserError(f"{path}: `{key}` must be a table of tables: write [{key}.NAME] sections")
             for name, defaults in table.get("protocols", {}).items():
-                if name not in PROTOCOLS:
-                    raise UserError(f"{path}: [protocols.{name}] is not a protocol; use one of {', '.join(PROTOCOLS)}")
+                if name not in PROTOCOL_REGISTRY:
+                    raise UserError(
+                        f"{path}: [protocols.{name}] is not a protocol; use one of {', '.join(PROTOCOL_REGISTRY)}"
+                    )
                 if not isinstance(defaults, dict):
                     raise UserError(f"{path}: protocols.{name} must be a table of field defaults")
                 _check_fields(defaults, f"{path}: protocols.{name}")
@@ -214,8 +236,8 @@ def _build(alias: str, raw: dict, protocols: dict[str, dict[str, Any]], seen: se
     entry = _resolve(alias, raw, seen)
     where = f"{path}: models.{alias}"
     protocol = entry.get("protocol")
-    if protocol not in PROTOCOLS:
-        raise UserError(f"{where}.protocol is {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if protocol not in PROTOCOL_REGISTRY:
+        raise UserError(f"{where}.protocol is {protocol!r}; use one of {', '.join(PROTOCOL_REGISTRY)}")
     merged = deep_merge(protocols.get(protocol, {}), entry)
     merged.pop("base", None)
     for required in ("model_id", "answer_path"):

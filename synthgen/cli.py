@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -57,9 +58,24 @@ def app() -> None:
             synthgen clean --model llama2
             synthgen export --out data/
     """
+    load_env_file(".env")
+
+
+def load_env_file(path: str) -> None:
+    """Load `.env` from the working directory (the environment wins over the file); a file that cannot be read
+    as UTF-8 text is one line naming it, not python-dotenv's traceback on every command."""
     from dotenv import load_dotenv
 
-    load_dotenv(dotenv_path=".env", override=False)
+    try:
+        load_dotenv(dotenv_path=path, override=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        from .catalog import not_utf8
+
+        raise UserError(f"{os.path.abspath(path)}: {not_utf8(exc)}; save .env as UTF-8 or remove it") from None
+    except OSError as exc:
+        raise UserError(
+            f"{os.path.abspath(path)}: cannot read it ({exc.strerror}); fix its permissions or remove it"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> None:

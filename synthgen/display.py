@@ -19,9 +19,15 @@ class LiveProgress:
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=self.console, transient=False, refresh_per_second=8,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+            refresh_per_second=8,
         )
         self.tasks: dict[str, int] = {}
         self.total_task: int | None = None
@@ -33,14 +39,15 @@ class LiveProgress:
         if note:
             self.console.print(f"[cyan]{note}[/cyan]")
         per_model = Counter(c.model for c in cells)
-        self.console.print(f"run [bold]{run.run_id}[/bold]: {len(cells)} cells to do "
-                           f"({run.rounds} rounds x {len(run.models)} models, seed {run.seed}) -> {run.store_url}")
+        self.console.print(
+            f"run [bold]{run.run_id}[/bold]: {len(cells)} cells to do "
+            f"({run.rounds} rounds x {len(run.models)} models, seed {run.seed}) -> {run.store_url}"
+        )
         self.progress.start()
         self.total_task = self.progress.add_task("[bold]all", total=len(cells), detail="")
         width = max((len(m) for m in run.models), default=5)
         for model in run.models:
-            self.tasks[model] = self.progress.add_task(model.ljust(width), total=per_model.get(model, 0),
-                                                       detail="")
+            self.tasks[model] = self.progress.add_task(model.ljust(width), total=per_model.get(model, 0), detail="")
 
     def __call__(self, event: Event) -> None:
         if event.kind == "retry":
@@ -56,8 +63,10 @@ class LiveProgress:
         else:
             return
         model = event.model
-        self.progress.update(self.tasks[model], detail=f"ok {self.ok[model]}  failed {self.failed[model]}  "
-                                                       f"retries {self.retrying[model]}")
+        self.progress.update(
+            self.tasks[model],
+            detail=f"ok {self.ok[model]}  failed {self.failed[model]}  retries {self.retrying[model]}",
+        )
 
     def stop(self) -> None:
         if self.total_task is not None:  # started: stopping an unstarted display would print a stray line
@@ -71,18 +80,36 @@ def _fmt(value: float | None, unit: str = "s") -> str:
 def print_summary(summary: RunSummary, console: Console | None = None) -> None:
     console = console or Console(width=max(Console().width, 120))
     table = Table(title=f"run {summary.run_id} ({summary.run.status})", title_justify="left")
-    for column in ("model", "ok", "failed", "failures by kind", "not run", "latency p50", "p95",
-                   "tokens in/out", "out tok/s"):
+    for column in (
+        "model",
+        "ok",
+        "failed",
+        "failures by kind",
+        "not run",
+        "latency p50",
+        "p95",
+        "tokens in/out",
+        "out tok/s",
+    ):
         table.add_column(column, justify="left" if column in ("model", "failures by kind") else "right")
     for model in summary.models.values():
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(model.failures.items())) or "-"
-        table.add_row(model.model, str(model.ok), str(model.failed), kinds, str(model.planned),
-                      _fmt(model.latency_p50), _fmt(model.latency_p95),
-                      f"{model.input_tokens}/{model.output_tokens}",
-                      "-" if model.tokens_per_s is None else f"{model.tokens_per_s:.1f}")
+        table.add_row(
+            model.model,
+            str(model.ok),
+            str(model.failed),
+            kinds,
+            str(model.planned),
+            _fmt(model.latency_p50),
+            _fmt(model.latency_p95),
+            f"{model.input_tokens}/{model.output_tokens}",
+            "-" if model.tokens_per_s is None else f"{model.tokens_per_s:.1f}",
+        )
     console.print(table)
     wall = f" in {summary.wall_s:.1f}s" if summary.wall_s is not None else ""
     console.print(f"{summary.ok} of {summary.total} cells ok{wall}; records in {summary.run.store_url}")
     if summary.interrupted or any(m.planned or m.failed for m in summary.models.values()):
-        console.print(f"resume with: synthgen generate --resume {summary.run_id}"
-                      + (f" --store {summary.run.store_url}" if summary.run.store_url else ""))
+        console.print(
+            f"resume with: synthgen generate --resume {summary.run_id}"
+            + (f" --store {summary.run.store_url}" if summary.run.store_url else "")
+        )

@@ -21,7 +21,7 @@ from typing import Any
 from .adapters import Adapter, Adapters
 from .catalog import ModelSpec
 from .prompt import RoundPlan, Topic
-from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate
+from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate, RetryPolicy
 from .results import CallResult, Failure, FailureKind
 from .store import FAILED, OK, SKIPPED, Record, Store, StoreUnavailable
 
@@ -59,9 +59,16 @@ class ModelLane:
 
 
 class Engine:
-    def __init__(self, store: Store, specs: Mapping[str, ModelSpec], config: EngineConfig | None = None, *,
-                 adapters: Adapters | None = None, on_event: Callable[[Event], None] | None = None,
-                 params: Mapping[str, Mapping[str, Any]] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        specs: Mapping[str, ModelSpec],
+        config: EngineConfig | None = None,
+        *,
+        adapters: Adapters | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        params: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
         self.store = store
         self.config = config or EngineConfig()
         self.specs = dict(specs)
@@ -72,16 +79,17 @@ class Engine:
         for lane in self.lanes.values():
             per_protocol[lane.spec.protocol] = per_protocol.get(lane.spec.protocol, 0) + lane.limiter.max_limit
         per_protocol = {p: min(n, self.config.concurrency) for p, n in per_protocol.items()}
-        self.adapters = adapters or Adapters(max_connections=self.config.concurrency, timeout=self.config.timeout,
-                                             per_protocol=per_protocol)
-        self.backoff = Backoff(self.config.backoff_base, self.config.backoff_cap)
+        self.adapters = adapters or Adapters(
+            max_connections=self.config.concurrency, timeout=self.config.timeout, per_protocol=per_protocol
+        )
+        backoff = Backoff(self.config.backoff_base, self.config.backoff_cap)
         if self.config.seed is not None:
             import random
 
-            self.backoff.rng = random.Random(self.config.seed)
+            backoff.rng = random.Random(self.config.seed)
+        self.retry = RetryPolicy(self.config.max_attempts, self.config.answer_missing_attempts, backoff)
         self._global: Gate | None = None
-        self._writer = ThreadPoolExecutor(max_workers=getattr(store, "max_writers", 1),
-                                          thread_name_prefix="store")
+        self._writer = ThreadPoolExecutor(max_workers=getattr(store, "max_writers", 1), thread_name_prefix="store")
         self.stored = 0  # outcomes (ok, failed or skipped) written by this engine, counted in the writer threads
         self.stored_ok = 0  # of which ok
         self._stored_lock = threading.Lock()
@@ -125,10 +133,12 @@ class Engine:
     async def _run_cell(self, lane: ModelLane, cell: Record, _: float) -> None:
         spec = lane.spec
         plan = _plan_of(cell)
+        # Every try so far, earlier runs' included (the journal's count), so a resumed cell's next try is not a
+        # draw it already made: adapters that seed their draws offset the seed by it.
         attempts = cell.attempts
         holding = True  # the lane slot the feeder acquired for us
         try:
-            for attempt in range(1, self.config.max_attempts + 1):
+            for attempt in range(1, self.retry.max_attempts + 1):  # this run's tries: the retry budget
                 if lane.breaker.is_open:
                     await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
                     return
@@ -142,7 +152,9 @@ class Engine:
                     self.on_event(Event("start", spec.alias))
                     assert lane.adapter is not None
                     # never raises: whatever goes wrong in the call is its typed, redacted failure
-                    result = await lane.adapter.call(spec, cell.prompt, self.params.get(spec.alias), round=plan)
+                    result = await lane.adapter.call(
+                        spec, cell.prompt, self.params.get(spec.alias), round=plan, attempt=attempts
+                    )
                 finally:
                     self._global.release()
                 attempts += 1
@@ -151,11 +163,11 @@ class Engine:
                     lane.limiter.on_success()
                 elif failure.kind is FailureKind.THROTTLED:
                     lane.limiter.on_throttled(sent_at)
-                if failure is not None and self._should_retry(failure, attempt):
+                if failure is not None and self.retry.should_retry(failure, attempt):
                     await lane.limiter.release()
                     holding = False
                     self.on_event(Event("retry", spec.alias, failure=failure))
-                    await asyncio.sleep(self.backoff.delay(attempt, failure))
+                    await asyncio.sleep(self.retry.delay(attempt, failure))
                     continue
                 lane.breaker.record(failure)
                 await self._store(self._outcome(cell, result, attempts))
@@ -163,13 +175,6 @@ class Engine:
         finally:
             if holding:
                 await lane.limiter.release()
-
-    def _should_retry(self, failure: Failure, attempt: int) -> bool:
-        if attempt >= self.config.max_attempts:
-            return False
-        if failure.kind is FailureKind.ANSWER_MISSING:
-            return attempt < self.config.answer_missing_attempts
-        return failure.kind.retryable
 
     async def _store(self, record: Record) -> None:
         loop = asyncio.get_running_loop()
@@ -197,27 +202,48 @@ class Engine:
     @staticmethod
     def _outcome(cell: Record, result: CallResult, attempts: int) -> Record:
         failure = result.failure
-        return Record(
-            run_id=cell.run_id, round=cell.round, model=cell.model, model_id=result.model_id,
-            sentiment=cell.sentiment, topics=cell.topics, prompt=cell.prompt,
+        return _fresh(
+            cell,
+            model_id=result.model_id,
             status=OK if failure is None else FAILED,
-            request_body=result.request_body, text=result.text, response=result.raw,
-            latency_s=round(result.latency_s, 6), input_tokens=result.usage.input_tokens,
-            output_tokens=result.usage.output_tokens, finish_reason=result.finish_reason,
+            request_body=result.request_body,
+            text=result.text,
+            response=result.raw,
+            latency_s=round(result.latency_s, 6),
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            finish_reason=result.finish_reason,
             failure_kind=str(failure.kind) if failure else None,
             failure_message=failure.message if failure else None,  # redacted by Adapter.call
-            attempts=attempts, created_at=cell.created_at,
+            attempts=attempts,
         )
 
     @staticmethod
     def _skipped(cell: Record, reason: str) -> Record:
         # `reason` is the breaker's, built from failure kinds and messages Adapter.call already redacted
-        return Record(
-            run_id=cell.run_id, round=cell.round, model=cell.model, model_id=cell.model_id,
-            sentiment=cell.sentiment, topics=cell.topics, prompt=cell.prompt, status=SKIPPED,
-            failure_kind=str(FailureKind.SKIPPED), failure_message=f"circuit breaker: {reason}",
-            attempts=cell.attempts, created_at=cell.created_at,
+        return _fresh(
+            cell,
+            status=SKIPPED,
+            failure_kind=str(FailureKind.SKIPPED),
+            failure_message=f"circuit breaker: {reason}",
+            attempts=cell.attempts,
         )
+
+
+def _fresh(cell: Record, **outcome: Any) -> Record:
+    """A new record for `cell`'s outcome: the cell's identity and what was prompted, nothing of an earlier
+    outcome (a resumed cell's failed record carries its old text, response and note)."""
+    identity = {
+        "run_id": cell.run_id,
+        "round": cell.round,
+        "model": cell.model,
+        "model_id": cell.model_id,
+        "sentiment": cell.sentiment,
+        "topics": cell.topics,
+        "prompt": cell.prompt,
+        "created_at": cell.created_at,
+    }
+    return Record(**{**identity, **outcome})
 
 
 def _plan_of(cell: Record) -> RoundPlan:

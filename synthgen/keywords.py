@@ -35,9 +35,7 @@ def ctfidf_keywords(
         joined[int(label)].append(str(text))
     docs = [" \n ".join(joined[c]) for c in classes]
     stop = stop_words if isinstance(stop_words, str) or stop_words is None else list(stop_words)
-    vectorizer = CountVectorizer(
-        stop_words=stop, ngram_range=ngram_range, token_pattern=TOKEN_PATTERN, lowercase=True
-    )
+    vectorizer = CountVectorizer(stop_words=stop, ngram_range=ngram_range, token_pattern=TOKEN_PATTERN, lowercase=True)
     try:
         counts = vectorizer.fit_transform(docs).astype(np.float64).toarray()
     except ValueError:  # nothing but stop words and punctuation

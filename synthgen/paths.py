@@ -53,8 +53,9 @@ def check_writable(path: str | os.PathLike[str], flag: str, *, folder: bool = Fa
     try:  # the real test (permissions alone say yes to root, and no to nothing under /proc): make, then remove
         os.rmdir(tempfile.mkdtemp(prefix=".synthgen-", dir=probe))
     except OSError as exc:
-        raise UserError(f"{flag} {path}: cannot write to {probe} ({exc.strerror or exc}); "
-                        "choose a folder you can write to") from None
+        raise UserError(
+            f"{flag} {path}: cannot write to {probe} ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
     return path
 
 
@@ -64,9 +65,11 @@ def check_plot_path(path: str | os.PathLike[str], flag: str = "--plot") -> Path:
     file cannot be created (`check_writable`). Returns the path, `~` expanded."""
     path = Path(path).expanduser()
     if path.suffix.lower().lstrip(".") not in PLOT_FORMATS:
-        raise UserError(f"{flag} {path}: unknown image type {path.suffix or '(no suffix)'!r}; end the name with "
-                        f".{', .'.join(PLOT_FORMATS[:3])} or another type matplotlib writes "
-                        f"(.{', .'.join(PLOT_FORMATS[3:])})")
+        raise UserError(
+            f"{flag} {path}: unknown image type {path.suffix or '(no suffix)'!r}; end the name with "
+            f".{', .'.join(PLOT_FORMATS[:3])} or another type matplotlib writes "
+            f"(.{', .'.join(PLOT_FORMATS[3:])})"
+        )
     if path.is_file() and not os.access(path, os.W_OK):
         raise UserError(f"{flag} {path}: the file is not writable")
     return check_writable(path, flag)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import string
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def load_topics(name_or_path: str = DEFAULT_TOPICS) -> dict[str, tuple[str, ...]
         raise UserError(f"--topics {path}: {not_utf8(exc)}; save the topics file as UTF-8") from None
     categories = table.get("categories")
     if not isinstance(categories, dict) or not categories:
-        raise UserError(f"--topics {path}: needs a [categories] table of `Category = [\"topic\", ...]`")
+        raise UserError(f'--topics {path}: needs a [categories] table of `Category = ["topic", ...]`')
     out: dict[str, tuple[str, ...]] = {}
     for category, topics in categories.items():
         if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
@@ -98,6 +99,11 @@ def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> Template:
         raise UserError(f"--template {path}: {not_utf8(exc)}; save the template as UTF-8") from None
     if text.endswith("\n"):
         text = text[:-1]
+    if not text.strip():
+        raise UserError(
+            f"--template {path}: the template is empty; write the prompt, with placeholders such as "
+            "{sentiment} and {topic_lines}"
+        )
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
     except ValueError as exc:
@@ -112,8 +118,10 @@ def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> Template:
     try:  # a format spec or conversion is only checked when rendered: render once now, not mid-run
         template.render(SENTIMENTS[0], (Topic("Category", "topic"),) * TOPICS_PER_ROUND)
     except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
-        raise UserError(f"--template {path}: cannot be filled in ({exc}); write plain placeholders such as "
-                        "{sentiment}, and {{ and }} for literal braces") from None
+        raise UserError(
+            f"--template {path}: cannot be filled in ({exc}); write plain placeholders such as "
+            "{sentiment}, and {{ and }} for literal braces"
+        ) from None
     return template
 
 
@@ -126,13 +134,14 @@ def balanced_sentiments(rounds: int, rng: random.Random) -> list[str]:
     return sequence
 
 
-def plan_run(
+def iter_plans(
     rounds: int,
     seed: int,
     template: Template | None = None,
     categories: dict[str, tuple[str, ...]] | None = None,
-) -> list[RoundPlan]:
-    """Plan every round of a run. Pure: the same arguments always give the same plans."""
+) -> Iterator[RoundPlan]:
+    """Plan every round of a run, one round at a time (a large run is never held whole). Pure: the same arguments
+    always give the same plans."""
     if rounds < 1:
         raise UserError(f"--rounds {rounds}: must be at least 1")
     template = template or load_template()
@@ -140,10 +149,17 @@ def plan_run(
     rng = random.Random(seed)
     sentiments = balanced_sentiments(rounds, rng)
     names = list(categories)
-    plans = []
     for index, sentiment in enumerate(sentiments):
         picked = rng.sample(names, TOPICS_PER_ROUND)
         topics = tuple(Topic(c, rng.choice(categories[c])) for c in picked)
-        prompt = template.render(sentiment, topics)
-        plans.append(RoundPlan(index=index, sentiment=sentiment, topics=topics, prompt=prompt))
-    return plans
+        yield RoundPlan(index=index, sentiment=sentiment, topics=topics, prompt=template.render(sentiment, topics))
+
+
+def plan_run(
+    rounds: int,
+    seed: int,
+    template: Template | None = None,
+    categories: dict[str, tuple[str, ...]] | None = None,
+) -> list[RoundPlan]:
+    """Every round of a run, as a list (`iter_plans` for one at a time)."""
+    return list(iter_plans(rounds, seed, template, categories))

@@ -1,6 +1,7 @@
-"""Rate control above the transport: per-model adaptive concurrency (AIMD), jittered backoff, a circuit breaker.
+"""Rate control above the transport: per-model adaptive concurrency (AIMD), jittered backoff, a circuit breaker,
+and the one retry policy every caller of `Adapter.call` follows (the engine, the topic labeler's asker).
 
-SDK-level retries are switched off in every adapter; these pieces decide when and how often a cell is retried.
+SDK-level retries are switched off in every adapter; these pieces decide when and how often a call is retried.
 """
 
 from __future__ import annotations
@@ -107,6 +108,29 @@ class Backoff:
 
 
 @dataclass
+class RetryPolicy:
+    """Which failed calls are tried again, and after how long: throttling and transient failures (5xx, timeouts)
+    up to `max_attempts` tries; a failed answer (answer_missing: no text, or a copied few-shot example) up to
+    `answer_missing_attempts`, since it is rarely better the next time; invalid requests, access denied and
+    errors on synthgen's side never."""
+
+    max_attempts: int = 6
+    answer_missing_attempts: int = 2
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def should_retry(self, failure: Failure, attempt: int) -> bool:
+        """`attempt` is the 1-based try that just failed."""
+        if attempt >= self.max_attempts:
+            return False
+        if failure.kind is FailureKind.ANSWER_MISSING:
+            return attempt < self.answer_missing_attempts
+        return failure.kind.retryable
+
+    def delay(self, attempt: int, failure: Failure | None = None) -> float:
+        return self.backoff.delay(attempt, failure)
+
+
+@dataclass
 class CircuitBreaker:
     """Opens after `threshold` cells of one model end in a failure in a row; then its remaining cells are skipped."""
 
@@ -127,9 +151,10 @@ class CircuitBreaker:
         self.consecutive += 1
         self.last_kinds.append(str(failure.kind))
         if self.consecutive >= self.threshold and not self.is_open:
-            kinds = sorted(set(self.last_kinds[-self.threshold:]))
-            self.open_reason = (f"stopped after {self.consecutive} failed cells in a row "
-                                f"({', '.join(kinds)}); last: {failure.message}")
+            kinds = sorted(set(self.last_kinds[-self.threshold :]))
+            self.open_reason = (
+                f"stopped after {self.consecutive} failed cells in a row ({', '.join(kinds)}); last: {failure.message}"
+            )
 
 
 def is_permanent(kind: FailureKind) -> bool:

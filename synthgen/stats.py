@@ -81,15 +81,24 @@ class RunStats:
             data["failed"] = m.failed
             data["cost_usd"] = m.cost_usd
             models[alias] = data
-        return {"run_id": self.run.run_id, "status": self.run.status, "rounds": self.run.rounds,
-                "seed": self.run.seed, "ok": self.ok, "sentiments": self.sentiments, "failures": self.failures,
-                "cost_usd": self.cost_usd,
-                "cost_partial": self.cost_usd is not None and bool(self.models_without_prices),
-                "models_without_prices": self.models_without_prices, "models": models}
+        return {
+            "run_id": self.run.run_id,
+            "status": self.run.status,
+            "rounds": self.run.rounds,
+            "seed": self.run.seed,
+            "ok": self.ok,
+            "sentiments": self.sentiments,
+            "failures": self.failures,
+            "cost_usd": self.cost_usd,
+            "cost_partial": self.cost_usd is not None and bool(self.models_without_prices),
+            "models_without_prices": self.models_without_prices,
+            "models": models,
+        }
 
 
-def run_stats(run: str | None = "last", *, store: str | Store | None = None,
-              catalog_dir: str | None = None) -> RunStats:
+def run_stats(
+    run: str | None = "last", *, store: str | Store | None = None, catalog_dir: str | None = None
+) -> RunStats:
     """Per-model figures of a run (`last` or None: the latest run), read from the store in one pass."""
     with reading(store) as handle:
         info = handle.resolve_run(run)
@@ -107,6 +116,7 @@ def run_stats(run: str | None = "last", *, store: str | Store | None = None,
 
 
 # --- plots ---------------------------------------------------------------------------------------------------------
+
 
 def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -131,9 +141,15 @@ def sentiment_split_figure(stats: RunStats) -> Figure:
         _empty(ax, "no ok answers")
     else:
         total = sum(counts.values())
-        ax.pie(list(counts.values()), labels=[f"{k}\n{v}" for k, v in counts.items()],
-               colors=[COLOURS.get(k, "#999999") for k in counts], autopct=lambda p: f"{p:.1f}%",
-               startangle=90, counterclock=False, wedgeprops={"edgecolor": "white"})
+        ax.pie(
+            list(counts.values()),
+            labels=[f"{k}\n{v}" for k, v in counts.items()],
+            colors=[COLOURS.get(k, "#999999") for k in counts],
+            autopct=lambda p: f"{p:.1f}%",
+            startangle=90,
+            counterclock=False,
+            wedgeprops={"edgecolor": "white"},
+        )
         ax.set_aspect("equal")
         ax.set_title(f"Sentiment split: {total} answers")
     fig.suptitle(f"run {stats.run.run_id}", fontsize=8, color="grey")
@@ -179,20 +195,37 @@ def latency_figure(stats: RunStats) -> Figure:
         return fig
     data = [stats.models[m].latencies for m in models]
     positions = list(range(1, len(models) + 1))
-    ax.boxplot(data, positions=positions, widths=0.55, showfliers=False, patch_artist=True,
-               boxprops={"facecolor": "#dde6f0", "edgecolor": "#4a6785"}, medianprops={"color": "#4a6785"},
-               whiskerprops={"color": "#4a6785"}, capprops={"color": "#4a6785"})
+    ax.boxplot(
+        data,
+        positions=positions,
+        widths=0.55,
+        showfliers=False,
+        patch_artist=True,
+        boxprops={"facecolor": "#dde6f0", "edgecolor": "#4a6785"},
+        medianprops={"color": "#4a6785"},
+        whiskerprops={"color": "#4a6785"},
+        capprops={"color": "#4a6785"},
+    )
     rng = np.random.default_rng(0)  # fixed jitter: the same run draws the same picture
     for pos, values in zip(positions, data, strict=True):
         shown = values if len(values) <= 2000 else list(rng.choice(values, 2000, replace=False))
-        ax.scatter(pos + rng.uniform(-0.18, 0.18, len(shown)), shown, s=6, alpha=0.35, color="#333333",
-                   linewidths=0, zorder=2)
+        ax.scatter(
+            pos + rng.uniform(-0.18, 0.18, len(shown)), shown, s=6, alpha=0.35, color="#333333", linewidths=0, zorder=2
+        )
     medians = [float(np.median(v)) for v in data]
     ax.scatter(positions, medians, marker="D", s=36, color="#c0392b", zorder=3, label="median")
     for pos, median in zip(positions, medians, strict=True):
-        ax.annotate(f"{median:.2f}s", (pos, median), xytext=(10, 0), textcoords="offset points", va="center",
-                    fontsize=8, color="#c0392b", zorder=4,
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+        ax.annotate(
+            f"{median:.2f}s",
+            (pos, median),
+            xytext=(10, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="#c0392b",
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+        )
     ax.set_xticks(positions)
     ax.set_xticklabels(models, rotation=30 if len(models) > 4 else 0, ha="right" if len(models) > 4 else "center")
     ax.set_ylabel("latency of an ok answer (s)")
@@ -205,8 +238,11 @@ def latency_figure(stats: RunStats) -> Figure:
 
 def figures(stats: RunStats) -> dict[str, Figure]:
     """The three plots as matplotlib figures, by name (the keys of PLOTS)."""
-    return {"sentiment_split": sentiment_split_figure(stats), "answers_per_model": answers_per_model_figure(stats),
-            "latency_per_model": latency_figure(stats)}
+    return {
+        "sentiment_split": sentiment_split_figure(stats),
+        "answers_per_model": answers_per_model_figure(stats),
+        "latency_per_model": latency_figure(stats),
+    }
 
 
 def plot_stats(stats: RunStats, out_dir: str | os.PathLike[str]) -> list[Path]:

@@ -31,8 +31,15 @@ def provider_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     from provider_server import ProviderServer
 
     with ProviderServer(latency=0.0, jitter=0.0, seed=0, gemini_api_key=PROVIDER_GEMINI_KEY) as srv:
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                     "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        for name in (
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_SECURITY_TOKEN",
+            "AWS_ENDPOINT_URL",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+        ):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", srv.url)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

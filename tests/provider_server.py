@@ -79,8 +79,7 @@ BEHAVIOUR_DEFAULTS: dict[str, Any] = {
     "echo_key": False,  # error bodies quote the credential the request carried (as careless proxies do)
 }
 
-PROTOCOLS = ("bedrock-invoke", "bedrock-converse", "gemini", "openai-chat", "openai-completions",
-             "openai-embeddings")
+PROTOCOLS = ("bedrock-invoke", "bedrock-converse", "gemini", "openai-chat", "openai-completions", "openai-embeddings")
 
 _SCRIPT_WORDS = {"ok": "ok", "timeout": "timeout", "malformed": "malformed", "garbage": "garbage"}
 
@@ -93,10 +92,30 @@ _TOPIC_RE = re.compile(r"^[ \t]*[-*\u2022][ \t]*([^:\n]{1,80}):[ \t]*(\S[^\n]*?)
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 _ADJECTIVES = {
-    "positive": ["grateful", "hopeful", "delighted", "proud", "energised", "content", "uplifted", "relieved",
-                 "joyful", "inspired"],
-    "negative": ["frustrated", "drained", "disappointed", "anxious", "let down", "exhausted", "uneasy",
-                 "discouraged", "bitter", "defeated"],
+    "positive": [
+        "grateful",
+        "hopeful",
+        "delighted",
+        "proud",
+        "energised",
+        "content",
+        "uplifted",
+        "relieved",
+        "joyful",
+        "inspired",
+    ],
+    "negative": [
+        "frustrated",
+        "drained",
+        "disappointed",
+        "anxious",
+        "let down",
+        "exhausted",
+        "uneasy",
+        "discouraged",
+        "bitter",
+        "defeated",
+    ],
     "neutral": ["calm", "steady", "indifferent", "reflective", "composed"],
 }
 
@@ -145,7 +164,7 @@ def _sentence(prompt: str, rng: random.Random) -> tuple[str, str | None, list[st
         return f"Here is a short thought about {subject}: it all comes down to the details.", None, []
     flavour = sentiment if sentiment in ("positive", "negative") else "neutral"
     if len(topics) < 3:
-        slots = list(topics) + _FILLER_TOPICS[len(topics):]
+        slots = list(topics) + _FILLER_TOPICS[len(topics) :]
     else:
         slots = topics[:2] + [" and ".join(topics[2:])]
     template = rng.choice(_TEMPLATES[flavour])
@@ -160,13 +179,17 @@ def _chatter(sentence: str, sentiment: str | None, topics: list[str], rng: rando
     mood = sentiment or "intended"
     kind = rng.randrange(4)
     if kind == 0:
-        return (f"Sure! Here's a sentence that fits the criteria:\n\n\"{sentence}\"\n\n"
-                f"This sentence captures the {mood} sentiment while touching on {about}.")
+        return (
+            f'Sure! Here\'s a sentence that fits the criteria:\n\n"{sentence}"\n\n'
+            f"This sentence captures the {mood} sentiment while touching on {about}."
+        )
     if kind == 1:
-        return f"\"{sentence}\"\n\nCan I help you with anything else?"
+        return f'"{sentence}"\n\nCan I help you with anything else?'
     if kind == 2:
-        return (f"{sentence}\n\nThis response acknowledges {about} while keeping a {mood} tone. "
-                "Please let me know if this meets your requirements.")
+        return (
+            f"{sentence}\n\nThis response acknowledges {about} while keeping a {mood} tone. "
+            "Please let me know if this meets your requirements."
+        )
     return sentence
 
 
@@ -221,7 +244,7 @@ def _bedrock_family(model_id: str) -> str | None:
     mid = model_id.split("/")[-1]  # ARNs end with the model id
     for prefix in _REGION_PREFIXES:
         if mid.startswith(prefix):
-            mid = mid[len(prefix):]
+            mid = mid[len(prefix) :]
             break
     if mid.startswith("ai21.j2") or mid.startswith("ai21.jurassic"):
         return "ai21"
@@ -261,8 +284,14 @@ _BEDROCK_MESSAGES = {
     "ServiceUnavailableException": "The service is temporarily unavailable. Please try again later.",
 }
 _GEMINI_STATUS = {
-    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-    408: "DEADLINE_EXCEEDED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
 _GEMINI_MESSAGES = {
@@ -278,8 +307,7 @@ _OPENAI_ERRORS = {  # status: (type, code, message)
     400: ("invalid_request_error", None, "Invalid request."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
     403: ("invalid_request_error", "model_not_allowed", "You are not allowed to sample from this model."),
-    404: ("invalid_request_error", "model_not_found",
-          "The model does not exist or you do not have access to it."),
+    404: ("invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it."),
     408: ("server_error", None, "Request timed out."),
     429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again later."),
     500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
@@ -288,8 +316,12 @@ _OPENAI_ERRORS = {  # status: (type, code, message)
 
 _SAFETY_RATINGS = [
     {"category": c, "probability": "NEGLIGIBLE"}
-    for c in ("HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_HARASSMENT",
-              "HARM_CATEGORY_DANGEROUS_CONTENT")
+    for c in (
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+        "HARM_CATEGORY_HATE_SPEECH",
+        "HARM_CATEGORY_HARASSMENT",
+        "HARM_CATEGORY_DANGEROUS_CONTENT",
+    )
 ]
 
 Response = tuple[int, list[tuple[str, str]], bytes]
@@ -299,17 +331,29 @@ def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def error_response(protocol: str | None, status: int, message: str | None = None, *,
-                   code: str | None = None, retry_after: float | None = None) -> Response:
+def error_response(
+    protocol: str | None,
+    status: int,
+    message: str | None = None,
+    *,
+    code: str | None = None,
+    retry_after: float | None = None,
+) -> Response:
     """An error in the protocol's own shape; `code` overrides the Bedrock/OpenAI code or Gemini reason."""
     headers: list[tuple[str, str]] = []
     if retry_after is not None and status == 429:
         headers.append(("retry-after", f"{retry_after:g}"))
     if protocol in ("bedrock-invoke", "bedrock-converse"):
-        err_code = code or _BEDROCK_CODES.get(status) or (
-            "InternalServerException" if status >= 500 else "ValidationException")
-        headers += [("content-type", "application/json"), ("x-amzn-requestid", str(uuid.uuid4())),
-                    ("x-amzn-ErrorType", f"{err_code}:http://internal.amazon.com/coral/com.amazon.bedrock/")]
+        err_code = (
+            code
+            or _BEDROCK_CODES.get(status)
+            or ("InternalServerException" if status >= 500 else "ValidationException")
+        )
+        headers += [
+            ("content-type", "application/json"),
+            ("x-amzn-requestid", str(uuid.uuid4())),
+            ("x-amzn-ErrorType", f"{err_code}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        ]
         return status, headers, _json_bytes({"message": message or _BEDROCK_MESSAGES.get(err_code, err_code)})
     if protocol == "gemini":
         err: dict[str, Any] = {
@@ -318,16 +362,24 @@ def error_response(protocol: str | None, status: int, message: str | None = None
             "status": _GEMINI_STATUS.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION"),
         }
         if code:
-            err["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": code,
-                               "domain": "googleapis.com",
-                               "metadata": {"service": "generativelanguage.googleapis.com"}}]
+            err["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": code,
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ]
         headers.append(("content-type", "application/json; charset=UTF-8"))
         return status, headers, _json_bytes({"error": err})
     fallback = ("server_error" if status >= 500 else "invalid_request_error", None, f"HTTP {status}")
     etype, ecode, emsg = _OPENAI_ERRORS.get(status, fallback)
     headers += [("content-type", "application/json"), ("x-request-id", f"req_{uuid.uuid4().hex}")]
-    return status, headers, _json_bytes(
-        {"error": {"message": message or emsg, "type": etype, "param": None, "code": code or ecode}})
+    return (
+        status,
+        headers,
+        _json_bytes({"error": {"message": message or emsg, "type": etype, "param": None, "code": code or ecode}}),
+    )
 
 
 def _text_of_content(content: Any) -> str:
@@ -463,8 +515,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             response = self.server.provider._dispatch(method, self.path, headers, body)
         except Exception as exc:  # a bug here must answer, not hang the client
-            response = 500, [("content-type", "application/json")], _json_bytes(
-                {"error": {"message": f"provider_server bug: {type(exc).__name__}: {exc}"}})
+            response = (
+                500,
+                [("content-type", "application/json")],
+                _json_bytes({"error": {"message": f"provider_server bug: {type(exc).__name__}: {exc}"}}),
+            )
         if response is None:  # stopped while waiting: drop the connection without an answer
             self.close_connection = True
             return
@@ -488,16 +543,16 @@ class _Handler(BaseHTTPRequestHandler):
 # The server
 # ------------------------------------------------------------------------------------------------------------
 
-_BEDROCK_PATH = re.compile(
-    r"^/model/([^/]+)/(invoke|converse|invoke-with-response-stream|converse-stream)/?$")
+_BEDROCK_PATH = re.compile(r"^/model/([^/]+)/(invoke|converse|invoke-with-response-stream|converse-stream)/?$")
 _GEMINI_PATH = re.compile(r"^/(v1beta|v1|v1alpha)/models/([^/:]+):(generateContent|streamGenerateContent)$")
 
 
 def _check_keys(opts: dict[str, Any]) -> None:
     unknown = set(opts) - set(BEHAVIOUR_DEFAULTS)
     if unknown:
-        raise TypeError(f"unknown behaviour option(s): {', '.join(sorted(unknown))}; "
-                        f"known: {', '.join(BEHAVIOUR_DEFAULTS)}")
+        raise TypeError(
+            f"unknown behaviour option(s): {', '.join(sorted(unknown))}; known: {', '.join(BEHAVIOUR_DEFAULTS)}"
+        )
 
 
 class ProviderServer:
@@ -512,9 +567,20 @@ class ProviderServer:
     **defaults: behaviour for all models (keys of BEHAVIOUR_DEFAULTS), like configure(model="*", ...).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, latency: float = 0.0, jitter: float = 0.0,
-                 seed: int = 0, gemini_api_key: str | None = None, openai_api_key: str | None = None,
-                 require_aws_auth: bool = True, record_bodies: bool = True, **defaults: Any):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        seed: int = 0,
+        gemini_api_key: str | None = None,
+        openai_api_key: str | None = None,
+        require_aws_auth: bool = True,
+        record_bodies: bool = True,
+        **defaults: Any,
+    ):
         _check_keys(defaults)
         self.host = host
         self._requested_port = port
@@ -547,8 +613,12 @@ class ProviderServer:
             return self
         self._stop.clear()
         self._httpd = _HTTPServer((self.host, self._requested_port), self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"provider-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"provider-server-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -580,6 +650,8 @@ class ProviderServer:
             self._behaviour: dict[str, dict[str, Any]] = {"*": dict(self._initial_defaults)}
             self._scripts: dict[str, deque[Any]] = {}
             self._records: list[dict[str, Any]] = []
+            self._in_flight = 0
+            self._peak_in_flight = 0
 
     def reset(self) -> None:
         """Forget recorded requests, per-model behaviour and scripts; defaults and the RNG start over."""
@@ -635,8 +707,18 @@ class ProviderServer:
             return list(self._records)
 
     def requests_for(self, model: str | None = None, protocol: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self.requests
-                if (model is None or r["model"] == model) and (protocol is None or r["protocol"] == protocol)]
+        return [
+            r
+            for r in self.requests
+            if (model is None or r["model"] == model) and (protocol is None or r["protocol"] == protocol)
+        ]
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most provider requests that were being answered at one moment (waiting out their latency
+        together) since the start or the last reset: what proves requests do not wait for each other."""
+        with self._lock:
+            return self._peak_in_flight
 
     def stats(self) -> dict[str, Any]:
         """Counts: {"total": n, "by_model": {model: {status: n}}, "by_status": {status: n}}."""
@@ -679,8 +761,13 @@ class ProviderServer:
                     outcome = "ok"
             else:
                 r = self._rng.random()
-                for key, result in (("p429", 429), ("p500", 500), ("p503", 503), ("p_timeout", "timeout"),
-                                    ("p_malformed", "malformed")):
+                for key, result in (
+                    ("p429", 429),
+                    ("p500", 500),
+                    ("p503", 503),
+                    ("p_timeout", "timeout"),
+                    ("p_malformed", "malformed"),
+                ):
                     p = float(beh.get(key) or 0.0)
                     if r < p:
                         outcome = result
@@ -722,8 +809,11 @@ class ProviderServer:
             streaming = False
             route = path[3:] if path.startswith("/v1/") else path
             if method == "POST" and route in ("/chat/completions", "/completions", "/embeddings"):
-                protocol = {"/chat/completions": "openai-chat", "/completions": "openai-completions",
-                            "/embeddings": "openai-embeddings"}[route]
+                protocol = {
+                    "/chat/completions": "openai-chat",
+                    "/completions": "openai-completions",
+                    "/embeddings": "openai-embeddings",
+                }[route]
             elif method == "GET" and route == "/models":
                 return self._openai_models()
             elif method == "GET" and path in ("/", "/health"):
@@ -737,28 +827,60 @@ class ProviderServer:
         else:
             bad_json = False
         if protocol and protocol.startswith("openai") and isinstance(payload, dict):
-            model = str(payload.get("model") or ("local-model" if protocol != "openai-embeddings"
-                                                 else "text-embedding-3-small"))
-        entry = self._record({
-            "time": time.time(), "method": method, "path": path, "query": split.query, "url": raw_path,
-            "headers": headers, "json": payload if self.record_bodies else None,
-            "body_text": body[:2000].decode("utf-8", "replace") if bad_json else None,
-            "model": model, "protocol": protocol, "status": None, "outcome": None, "delay": None,
-        })
-        response = self._serve(protocol, model, method, path, split.query, headers, payload, bad_json,
-                               streaming, entry)
+            model = str(
+                payload.get("model") or ("local-model" if protocol != "openai-embeddings" else "text-embedding-3-small")
+            )
+        entry = self._record(
+            {
+                "time": time.time(),
+                "method": method,
+                "path": path,
+                "query": split.query,
+                "url": raw_path,
+                "headers": headers,
+                "json": payload if self.record_bodies else None,
+                "body_text": body[:2000].decode("utf-8", "replace") if bad_json else None,
+                "model": model,
+                "protocol": protocol,
+                "status": None,
+                "outcome": None,
+                "delay": None,
+            }
+        )
+        response = self._serve(protocol, model, method, path, split.query, headers, payload, bad_json, streaming, entry)
         if response is not None:
             entry["status"] = response[0]
         return response
 
-    def _serve(self, protocol: str | None, model: str | None, method: str, path: str, query: str,
-               headers: dict[str, str], payload: Any, bad_json: bool, streaming: bool,
-               entry: dict[str, Any]) -> Response | None:
+    def _serve(
+        self,
+        protocol: str | None,
+        model: str | None,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        payload: Any,
+        bad_json: bool,
+        streaming: bool,
+        entry: dict[str, Any],
+    ) -> Response | None:
         if protocol is None:
             entry["outcome"] = "not-found"
-            return 404, [("content-type", "application/json")], _json_bytes(
-                {"error": {"message": f"no route for {method} {path}", "type": "invalid_request_error",
-                           "param": None, "code": "not_found"}})
+            return (
+                404,
+                [("content-type", "application/json")],
+                _json_bytes(
+                    {
+                        "error": {
+                            "message": f"no route for {method} {path}",
+                            "type": "invalid_request_error",
+                            "param": None,
+                            "code": "not_found",
+                        }
+                    }
+                ),
+            )
         assert model is not None
         if bad_json or not isinstance(payload, dict):
             entry["outcome"] = "bad-request"
@@ -776,28 +898,41 @@ class ProviderServer:
         entry["outcome"] = outcome if isinstance(outcome, str) else "error"
         entry["delay"] = delay
         started = time.monotonic()
-        if delay and self._stop.wait(delay):
-            return None
-        if outcome == "timeout":
-            if self._stop.wait(float(beh.get("timeout_sleep") or 0.0)):
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            if delay and self._stop.wait(delay):
+                entry["outcome"] = "dropped"  # stop() woke it: no answer
                 return None
-            outcome = "ok"
+            if outcome == "timeout":
+                if self._stop.wait(float(beh.get("timeout_sleep") or 0.0)):
+                    entry["outcome"] = "dropped"
+                    return None
+                outcome = "ok"
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         if isinstance(outcome, int):
             retry_after = beh.get("retry_after")
             message = None
             if beh.get("echo_key"):
                 message = f"request refused (HTTP {outcome}); credential received: {_credential(headers)}"
-            return error_response(protocol, outcome, message,
-                                  retry_after=float(retry_after) if retry_after else None)
+            return error_response(protocol, outcome, message, retry_after=float(retry_after) if retry_after else None)
         if outcome == "malformed":
             return 200, [("content-type", "application/json")], b'{"unexpected":true}'
         if outcome == "garbage":
             with self._lock:
                 html = self._rng.random() < 0.5
             if html:
-                return 200, [("content-type", "text/html")], (
-                    b"<html><body><h1>502 Bad Gateway</h1>upstream connect error or disconnect/reset before "
-                    b"headers</body></html>")
+                return (
+                    200,
+                    [("content-type", "text/html")],
+                    (
+                        b"<html><body><h1>502 Bad Gateway</h1>upstream connect error or disconnect/reset before "
+                        b"headers</body></html>"
+                    ),
+                )
             return 200, [("content-type", "application/json")], b'{"id": "x", "choices": [{"mess'
 
         latency_ms = int((time.monotonic() - started) * 1000)
@@ -820,25 +955,35 @@ class ProviderServer:
     def _check_auth(self, protocol: str, headers: dict[str, str], query: str) -> Response | None:
         if protocol.startswith("bedrock"):
             if self.require_aws_auth and not headers.get("authorization"):
-                return error_response(protocol, 403, "Missing Authentication Token",
-                                      code="MissingAuthenticationTokenException")
+                return error_response(
+                    protocol, 403, "Missing Authentication Token", code="MissingAuthenticationTokenException"
+                )
             return None
         if protocol == "gemini":
             key = headers.get("x-goog-api-key") or (parse_qs(query).get("key") or [""])[0]
             if not key:
-                return error_response(protocol, 403, "Method doesn't allow unregistered callers (callers "
-                                      "without established identity). Please use API Key or other form of "
-                                      "API consumer identity to call this API.")
+                return error_response(
+                    protocol,
+                    403,
+                    "Method doesn't allow unregistered callers (callers "
+                    "without established identity). Please use API Key or other form of "
+                    "API consumer identity to call this API.",
+                )
             if self.gemini_api_key is not None and key != self.gemini_api_key:
-                return error_response(protocol, 400, "API key not valid. Please pass a valid API key.",
-                                      code="API_KEY_INVALID")
+                return error_response(
+                    protocol, 400, "API key not valid. Please pass a valid API key.", code="API_KEY_INVALID"
+                )
             return None
         if self.openai_api_key is not None:
             auth = headers.get("authorization", "")
             if not auth.lower().startswith("bearer ") or not auth[7:].strip():
-                return error_response(protocol, 401, "You didn't provide an API key. You need to provide "
-                                      "your API key in an Authorization header using Bearer auth.",
-                                      code="missing_api_key")
+                return error_response(
+                    protocol,
+                    401,
+                    "You didn't provide an API key. You need to provide "
+                    "your API key in an Authorization header using Bearer auth.",
+                    code="missing_api_key",
+                )
             if auth[7:].strip() != self.openai_api_key:
                 return error_response(protocol, 401, "Incorrect API key provided.", code="invalid_api_key")
         return None
@@ -851,8 +996,7 @@ class ProviderServer:
             return str(beh["answer"])
         return make_answer(prompt, model, chatter=beh.get("chatter"), variant=variant)
 
-    def _bedrock_invoke(self, model: str, body: dict[str, Any], beh: dict[str, Any],
-                        latency_ms: int) -> Response:
+    def _bedrock_invoke(self, model: str, body: dict[str, Any], beh: dict[str, Any], latency_ms: int) -> Response:
         family = _bedrock_family(model)
         if family is None:
             raise _BadRequest(f"The provided model identifier is invalid: {model}")
@@ -862,42 +1006,69 @@ class ProviderServer:
             out: dict[str, Any] = {
                 "id": _seed_of(model, prompt) % 10_000,
                 "prompt": {"text": prompt, "tokens": _ai21_tokens(prompt)},
-                "completions": [{"data": {"text": answer, "tokens": _ai21_tokens(answer)},
-                                 "finishReason": {"reason": "length" if cut else "endoftext"}}],
+                "completions": [
+                    {
+                        "data": {"text": answer, "tokens": _ai21_tokens(answer)},
+                        "finishReason": {"reason": "length" if cut else "endoftext"},
+                    }
+                ],
             }
         elif family == "titan":
             prompt = _require_str(body, "inputText")
-            answer, cut = _truncate(self._answer(model, prompt, beh),
-                                    _dig(body, "textGenerationConfig", "maxTokenCount"))
-            out = {"inputTextTokenCount": count_tokens(prompt),
-                   "results": [{"tokenCount": count_tokens(answer), "outputText": answer,
-                                "completionReason": "LENGTH" if cut else "FINISH"}]}
+            answer, cut = _truncate(
+                self._answer(model, prompt, beh), _dig(body, "textGenerationConfig", "maxTokenCount")
+            )
+            out = {
+                "inputTextTokenCount": count_tokens(prompt),
+                "results": [
+                    {
+                        "tokenCount": count_tokens(answer),
+                        "outputText": answer,
+                        "completionReason": "LENGTH" if cut else "FINISH",
+                    }
+                ],
+            }
         elif family == "claude-text":
             prompt = _require_str(body, "prompt")
             if "\n\nHuman:" not in prompt:
-                raise _BadRequest('Invalid prompt: prompt must start with "\n\nHuman:" turn after an '
-                                  "optional system prompt")
+                raise _BadRequest(
+                    'Invalid prompt: prompt must start with "\n\nHuman:" turn after an optional system prompt'
+                )
             if "max_tokens_to_sample" not in body:
                 raise _BadRequest("Malformed input request: #: required key [max_tokens_to_sample] not found")
             answer, cut = _truncate(" " + self._answer(model, prompt, beh), body.get("max_tokens_to_sample"))
-            out = {"completion": answer, "stop_reason": "max_tokens" if cut else "stop_sequence",
-                   "stop": None if cut else "\n\nHuman:"}
+            out = {
+                "completion": answer,
+                "stop_reason": "max_tokens" if cut else "stop_sequence",
+                "stop": None if cut else "\n\nHuman:",
+            }
         elif family in ("llama2", "llama"):
             prompt = _require_str(body, "prompt")
             answer, cut = _truncate(self._answer(model, prompt, beh), body.get("max_gen_len"))
-            out = {"generation": answer, "prompt_token_count": count_tokens(prompt),
-                   "generation_token_count": count_tokens(answer), "stop_reason": "length" if cut else "stop"}
+            out = {
+                "generation": answer,
+                "prompt_token_count": count_tokens(prompt),
+                "generation_token_count": count_tokens(answer),
+                "stop_reason": "length" if cut else "stop",
+            }
         elif family == "claude-messages":
             messages = body.get("messages")
             if not isinstance(messages, list) or not messages:
                 raise _BadRequest("Malformed input request: #: required key [messages] not found")
-            prompt = "\n".join([_text_of_content(body.get("system") or "")]
-                               + [_text_of_content(msg) for msg in messages]).strip()
+            prompt = "\n".join(
+                [_text_of_content(body.get("system") or "")] + [_text_of_content(msg) for msg in messages]
+            ).strip()
             answer, cut = _truncate(self._answer(model, prompt, beh), body.get("max_tokens"))
-            out = {"id": f"msg_bdrk_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-                   "model": model, "content": [{"type": "text", "text": answer}],
-                   "stop_reason": "max_tokens" if cut else "end_turn", "stop_sequence": None,
-                   "usage": {"input_tokens": count_tokens(prompt), "output_tokens": count_tokens(answer)}}
+            out = {
+                "id": f"msg_bdrk_{uuid.uuid4().hex[:24]}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": answer}],
+                "stop_reason": "max_tokens" if cut else "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": count_tokens(prompt), "output_tokens": count_tokens(answer)},
+            }
         else:  # mistral
             prompt = _require_str(body, "prompt")
             answer, cut = _truncate(self._answer(model, prompt, beh), body.get("max_tokens"))
@@ -911,12 +1082,13 @@ class ProviderServer:
         ]
         return 200, headers, _json_bytes(out)
 
-    def _bedrock_converse(self, model: str, body: dict[str, Any], beh: dict[str, Any],
-                          latency_ms: int) -> Response:
+    def _bedrock_converse(self, model: str, body: dict[str, Any], beh: dict[str, Any], latency_ms: int) -> Response:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            raise _BadRequest("1 validation error detected: Value at 'messages' failed to satisfy "
-                              "constraint: Member must have length greater than or equal to 1")
+            raise _BadRequest(
+                "1 validation error detected: Value at 'messages' failed to satisfy "
+                "constraint: Member must have length greater than or equal to 1"
+            )
         system = "\n".join(_text_of_content(s) for s in body.get("system") or [])
         prompt = "\n".join([system] + [_text_of_content(msg) for msg in messages]).strip()
         answer, cut = _truncate(self._answer(model, prompt, beh), _dig(body, "inferenceConfig", "maxTokens"))
@@ -940,11 +1112,15 @@ class ProviderServer:
         answer, cut = _truncate(self._answer(model, prompt, beh), config.get("maxOutputTokens"))
         n_in, n_out = count_tokens(prompt), count_tokens(answer)
         out = {
-            "candidates": [{"content": {"parts": [{"text": answer}], "role": "model"},
-                            "finishReason": "MAX_TOKENS" if cut else "STOP", "index": 0,
-                            "safetyRatings": _SAFETY_RATINGS}],
-            "usageMetadata": {"promptTokenCount": n_in, "candidatesTokenCount": n_out,
-                              "totalTokenCount": n_in + n_out},
+            "candidates": [
+                {
+                    "content": {"parts": [{"text": answer}], "role": "model"},
+                    "finishReason": "MAX_TOKENS" if cut else "STOP",
+                    "index": 0,
+                    "safetyRatings": _SAFETY_RATINGS,
+                }
+            ],
+            "usageMetadata": {"promptTokenCount": n_in, "candidatesTokenCount": n_out, "totalTokenCount": n_in + n_out},
             "modelVersion": model,
             "responseId": uuid.uuid4().hex[:22],
         }
@@ -964,13 +1140,24 @@ class ProviderServer:
         for i in range(max(1, int(body.get("n") or 1))):
             answer, cut = _truncate(self._answer(model, prompt, beh, variant=i), limit)
             n_out += count_tokens(answer)
-            choices.append({"index": i, "message": {"role": "assistant", "content": answer, "refusal": None},
-                            "logprobs": None, "finish_reason": "length" if cut else "stop"})
+            choices.append(
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": answer, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "length" if cut else "stop",
+                }
+            )
         n_in = count_tokens(prompt)
-        out = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
-               "created": int(time.time()), "model": model, "choices": choices,
-               "system_fingerprint": "fp_provider_server",
-               "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}}
+        out = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": choices,
+            "system_fingerprint": "fp_provider_server",
+            "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
+        }
         return 200, self._openai_headers(), _json_bytes(out)
 
     def _openai_completions(self, model: str, body: dict[str, Any], beh: dict[str, Any]) -> Response:
@@ -986,11 +1173,22 @@ class ProviderServer:
             for i in range(max(1, int(body.get("n") or 1))):
                 answer, cut = _truncate(self._answer(model, prompt, beh, variant=i), limit)
                 n_out += count_tokens(answer)
-                choices.append({"index": len(choices), "text": answer, "logprobs": None,
-                                "finish_reason": "length" if cut else "stop"})
-        out = {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion",
-               "created": int(time.time()), "model": model, "choices": choices,
-               "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}}
+                choices.append(
+                    {
+                        "index": len(choices),
+                        "text": answer,
+                        "logprobs": None,
+                        "finish_reason": "length" if cut else "stop",
+                    }
+                )
+        out = {
+            "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": choices,
+            "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
+        }
         return 200, self._openai_headers(), _json_bytes(out)
 
     def _openai_embeddings(self, model: str, body: dict[str, Any]) -> Response:
@@ -1013,8 +1211,7 @@ class ProviderServer:
             emb: Any = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode() if as_base64 else vec
             data.append({"object": "embedding", "index": i, "embedding": emb})
         n_in = sum(count_tokens(t) for t in texts)
-        out = {"object": "list", "data": data, "model": model,
-               "usage": {"prompt_tokens": n_in, "total_tokens": n_in}}
+        out = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": n_in, "total_tokens": n_in}}
         return 200, self._openai_headers(), _json_bytes(out)
 
     def _openai_models(self) -> Response:
@@ -1060,8 +1257,11 @@ class ProviderServer:
                 return ok
         except (TypeError, ValueError, AttributeError) as exc:
             return 400, [("content-type", "application/json")], _json_bytes({"ok": False, "error": str(exc)})
-        return 404, [("content-type", "application/json")], _json_bytes(
-            {"ok": False, "error": f"no control route {method} {path}"})
+        return (
+            404,
+            [("content-type", "application/json")],
+            _json_bytes({"ok": False, "error": f"no control route {method} {path}"}),
+        )
 
 
 class _BadRequest(Exception):
@@ -1080,9 +1280,17 @@ def _ai21_tokens(text: str) -> list[dict[str, Any]]:
     for i, word in enumerate(text.split()):
         start = text.find(word, pos)
         pos = start + len(word)
-        tokens.append({"generatedToken": {"token": "\u2581" + word, "logprob": -0.05 * (i % 7),
-                                          "raw_logprob": -0.05 * (i % 7)},
-                       "topTokens": None, "textRange": {"start": start, "end": pos}})
+        tokens.append(
+            {
+                "generatedToken": {
+                    "token": "\u2581" + word,
+                    "logprob": -0.05 * (i % 7),
+                    "raw_logprob": -0.05 * (i % 7),
+                },
+                "topTokens": None,
+                "textRange": {"start": start, "end": pos},
+            }
+        )
     return tokens
 
 
@@ -1107,35 +1315,72 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--timeout-sleep", "--timeout_sleep", dest="timeout_sleep", type=float)
     ap.add_argument("--retry-after", "--retry_after", dest="retry_after", type=float)
     ap.add_argument("--answer", help="a fixed answer text for every model")
-    ap.add_argument("--no-chatter", "--no_chatter", dest="chatter", action="store_const", const=False,
-                    help="no Llama-2 style chatter around meta.llama2* answers")
-    ap.add_argument("--chatter", dest="chatter", action="store_const", const=True,
-                    help="Llama-2 style chatter around every model's answers")
-    ap.add_argument("--model-config", "--model_config", dest="model_config",
-                    help='JSON (or a JSON file path): {"model-id, pattern or *": {"p429": 0.5, ...}, ...}')
+    ap.add_argument(
+        "--no-chatter",
+        "--no_chatter",
+        dest="chatter",
+        action="store_const",
+        const=False,
+        help="no Llama-2 style chatter around meta.llama2* answers",
+    )
+    ap.add_argument(
+        "--chatter",
+        dest="chatter",
+        action="store_const",
+        const=True,
+        help="Llama-2 style chatter around every model's answers",
+    )
+    ap.add_argument(
+        "--model-config",
+        "--model_config",
+        dest="model_config",
+        help='JSON (or a JSON file path): {"model-id, pattern or *": {"p429": 0.5, ...}, ...}',
+    )
     ap.add_argument("--gemini-api-key", "--gemini_api_key", dest="gemini_api_key")
     ap.add_argument("--openai-api-key", "--openai_api_key", dest="openai_api_key")
-    ap.add_argument("--no-aws-auth", "--no_aws_auth", dest="require_aws_auth", action="store_false",
-                    help="accept Bedrock requests without an Authorization header")
+    ap.add_argument(
+        "--no-aws-auth",
+        "--no_aws_auth",
+        dest="require_aws_auth",
+        action="store_false",
+        help="accept Bedrock requests without an Authorization header",
+    )
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    names = ("p429", "p500", "p503", "p_timeout", "p_malformed", "always_status", "timeout_sleep",
-             "retry_after", "answer", "chatter")
+    names = (
+        "p429",
+        "p500",
+        "p503",
+        "p_timeout",
+        "p_malformed",
+        "always_status",
+        "timeout_sleep",
+        "retry_after",
+        "answer",
+        "chatter",
+    )
     defaults = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-    srv = ProviderServer(args.host, args.port, latency=args.latency, jitter=args.jitter, seed=args.seed,
-                         gemini_api_key=args.gemini_api_key, openai_api_key=args.openai_api_key,
-                         require_aws_auth=args.require_aws_auth, **defaults)
+    srv = ProviderServer(
+        args.host,
+        args.port,
+        latency=args.latency,
+        jitter=args.jitter,
+        seed=args.seed,
+        gemini_api_key=args.gemini_api_key,
+        openai_api_key=args.openai_api_key,
+        require_aws_auth=args.require_aws_auth,
+        **defaults,
+    )
     if args.model_config:
         text = args.model_config
         if not text.lstrip().startswith(("{", "[")):
             with open(text, encoding="utf-8") as fh:
                 text = fh.read()
         config = json.loads(text)
-        for name, opts in (config.items() if isinstance(config, dict) else
-                           ((c.pop("model", "*"), c) for c in config)):
+        for name, opts in config.items() if isinstance(config, dict) else ((c.pop("model", "*"), c) for c in config):
             srv.configure(model=name, **opts)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -27,26 +27,70 @@ def call(alias, prompt=PROMPT, params=None, catalog=None):
 
 
 EXPECTED_BODIES = {
-    "j2-ultra": ("ai21.j2-ultra-v1", {
-        "prompt": PROMPT, "maxTokens": 200, "temperature": 0.1, "topP": 1, "stopSequences": [],
-        "countPenalty": {"scale": 0}, "presencePenalty": {"scale": 0.8}, "frequencyPenalty": {"scale": 0.1}}),
-    "titan-express": ("amazon.titan-text-express-v1", {
-        "inputText": PROMPT,
-        "textGenerationConfig": {"maxTokenCount": 2048, "stopSequences": ["User:"], "temperature": 0.5, "topP": 0.9}}),
-    "claude-v2": ("anthropic.claude-v2", {
-        "prompt": f"\n\nHuman: {PROMPT}\n\nAssistant:", "max_tokens_to_sample": 200, "temperature": 0.5,
-        "stop_sequences": ["\n\nHuman:"]}),
-    "llama2": ("meta.llama2-70b-chat-v1", {
-        "prompt": f"[INST] {PROMPT} [/INST]", "temperature": 0.5, "top_p": 0.9, "max_gen_len": 200}),
-    "gemini-pro": ("gemini-pro", {
-        "contents": [{"parts": [{"text": PROMPT}]}],  # SPEC §1 exactly
-        "safetySettings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_ONLY_HIGH"}],
-        "generationConfig": {"stopSequences": ["Title"], "temperature": 1.0, "maxOutputTokens": 800, "topP": 0.8,
-                             "topK": 10}}),
-    "gpt-4": ("gpt-4", {
-        "model": "gpt-4", "messages": [{"role": "system", "content": "You are an assistant"},
-                                       {"role": "user", "content": PROMPT}],
-        "temperature": 0.7, "max_tokens": 512, "top_p": 0.95, "frequency_penalty": 0, "presence_penalty": 0}),
+    "j2-ultra": (
+        "ai21.j2-ultra-v1",
+        {
+            "prompt": PROMPT,
+            "maxTokens": 200,
+            "temperature": 0.1,
+            "topP": 1,
+            "stopSequences": [],
+            "countPenalty": {"scale": 0},
+            "presencePenalty": {"scale": 0.8},
+            "frequencyPenalty": {"scale": 0.1},
+        },
+    ),
+    "titan-express": (
+        "amazon.titan-text-express-v1",
+        {
+            "inputText": PROMPT,
+            "textGenerationConfig": {
+                "maxTokenCount": 2048,
+                "stopSequences": ["User:"],
+                "temperature": 0.5,
+                "topP": 0.9,
+            },
+        },
+    ),
+    "claude-v2": (
+        "anthropic.claude-v2",
+        {
+            "prompt": f"\n\nHuman: {PROMPT}\n\nAssistant:",
+            "max_tokens_to_sample": 200,
+            "temperature": 0.5,
+            "stop_sequences": ["\n\nHuman:"],
+        },
+    ),
+    "llama2": (
+        "meta.llama2-70b-chat-v1",
+        {"prompt": f"[INST] {PROMPT} [/INST]", "temperature": 0.5, "top_p": 0.9, "max_gen_len": 200},
+    ),
+    "gemini-pro": (
+        "gemini-pro",
+        {
+            "contents": [{"parts": [{"text": PROMPT}]}],  # SPEC §1 exactly
+            "safetySettings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_ONLY_HIGH"}],
+            "generationConfig": {
+                "stopSequences": ["Title"],
+                "temperature": 1.0,
+                "maxOutputTokens": 800,
+                "topP": 0.8,
+                "topK": 10,
+            },
+        },
+    ),
+    "gpt-4": (
+        "gpt-4",
+        {
+            "model": "gpt-4",
+            "messages": [{"role": "system", "content": "You are an assistant"}, {"role": "user", "content": PROMPT}],
+            "temperature": 0.7,
+            "max_tokens": 512,
+            "top_p": 0.95,
+            "frequency_penalty": 0,
+            "presence_penalty": 0,
+        },
+    ),
 }
 
 
@@ -99,10 +143,16 @@ def test_params_deep_merge_over_defaults_on_the_wire(provider_server):
 
 
 @pytest.mark.parametrize("alias", list(EXPECTED_BODIES))
-@pytest.mark.parametrize("status, kind", [
-    (429, FailureKind.THROTTLED), (500, FailureKind.TRANSIENT), (503, FailureKind.TRANSIENT),
-    (400, FailureKind.INVALID_REQUEST), (403, FailureKind.ACCESS_DENIED),
-])
+@pytest.mark.parametrize(
+    "status, kind",
+    [
+        (429, FailureKind.THROTTLED),
+        (500, FailureKind.TRANSIENT),
+        (503, FailureKind.TRANSIENT),
+        (400, FailureKind.INVALID_REQUEST),
+        (403, FailureKind.ACCESS_DENIED),
+    ],
+)
 def test_error_statuses_map_to_typed_failures(provider_server, alias, status, kind):
     provider_server.script(EXPECTED_BODIES[alias][0], [status])
     result = call(alias)
@@ -153,9 +203,11 @@ def test_a_wrong_key_never_appears_in_the_failure(provider_server, monkeypatch):
 
 
 def test_error_bodies_that_echo_the_key_are_redacted_even_for_a_key_variable_of_your_own(
-        provider_server, tmp_path, monkeypatch):
-    (tmp_path / "mine.toml").write_text('[models.proxied]\nprotocol = "openai-chat"\nmodel_id = "gpt-4"\n'
-                                        'api_key_env = "MY_PROXY_KEY"\n')
+    provider_server, tmp_path, monkeypatch
+):
+    (tmp_path / "mine.toml").write_text(
+        '[models.proxied]\nprotocol = "openai-chat"\nmodel_id = "gpt-4"\napi_key_env = "MY_PROXY_KEY"\n'
+    )
     monkeypatch.setenv("MY_PROXY_KEY", "proxy-secret-0123456789")
     provider_server.configure(model="gpt-4", always_status=401, echo_key=True)
     result = call("proxied", catalog=load_catalog(tmp_path))
@@ -172,8 +224,10 @@ def test_what_an_adapters_pre_send_step_raises_is_the_calls_one_line_redacted_fa
     from synthgen.errors import UserError
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-own-key-0123456789")
-    raised = [UserError("models.gpt-4: could not load\n  /models/sk-own-key-0123456789.gguf"),
-              RuntimeError("native\ncrash")]
+    raised = [
+        UserError("models.gpt-4: could not load\n  /models/sk-own-key-0123456789.gguf"),
+        RuntimeError("native\ncrash"),
+    ]
 
     class Preparing(OpenAIChatAdapter):
         async def prepare(self, spec):
@@ -226,7 +280,8 @@ def test_a_gemini_error_body_with_a_plain_string_error_is_typed(provider_server,
 
 def test_user_table_overrides_a_shipped_entry_on_the_wire(provider_server, tmp_path):
     (tmp_path / "mine.toml").write_text(
-        '[models.gpt-4]\nprotocol = "openai-chat"\nmodel_id = "gpt-4-turbo"\nparams = { temperature = 0.1 }\n')
+        '[models.gpt-4]\nprotocol = "openai-chat"\nmodel_id = "gpt-4-turbo"\nparams = { temperature = 0.1 }\n'
+    )
     result = call("gpt-4", catalog=load_catalog(tmp_path))
     assert result.ok
     sent = provider_server.requests[0]["json"]
@@ -243,6 +298,7 @@ def test_local_entry_reaches_an_openai_compatible_server(provider_server, monkey
 
 
 # --- the commands ---
+
 
 @pytest.mark.parametrize("alias", list(EXPECTED_BODIES))
 def test_ask_prints_the_answer_of_each_seed_model(provider_server, capsys, alias):
@@ -266,21 +322,27 @@ def test_ask_failure_is_one_line_naming_the_model_and_exit_1(provider_server, ca
     assert PROVIDER_OPENAI_KEY not in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["ask", "nope", "hi"], "unknown model 'nope'"),
-    (["ask", "gpt-4", "hi", "--catalog", "/nonexistent-dir"], "--catalog /nonexistent-dir"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["ask", "nope", "hi"], "unknown model 'nope'"),
+        (["ask", "gpt-4", "hi", "--catalog", "/nonexistent-dir"], "--catalog /nonexistent-dir"),
+    ],
+)
 def test_ask_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert run_cli(*argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["ask", "gpt-4", "hi", "--param", "a=1", "--param", "a.b=2"], "--param a.b=2: a is already set to 1"),
-    (["ask", "gpt-4", "hi", "--param", "a..b=2"], "--param a..b=2: a dotted key needs a name"),
-    (["ask", "gpt-4", "hi", "--timeout", "-1"], "--timeout -1: must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["ask", "gpt-4", "hi", "--param", "a=1", "--param", "a.b=2"], "--param a.b=2: a is already set to 1"),
+        (["ask", "gpt-4", "hi", "--param", "a..b=2"], "--param a..b=2: a dotted key needs a name"),
+        (["ask", "gpt-4", "hi", "--timeout", "-1"], "--timeout -1: must be a positive number"),
+    ],
+)
 def test_ask_bad_params_are_one_line_and_exit_2(provider_server, argv, message, capsys):
     assert run_cli(*argv) == 2
     err = capsys.readouterr().err
@@ -288,15 +350,23 @@ def test_ask_bad_params_are_one_line_and_exit_2(provider_server, argv, message, 
     assert provider_server.requests == []
 
 
-@pytest.mark.parametrize("variable, value, message", [
-    ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "notaurl", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME 'notaurl' is not a URL"),
-    ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "ftp://127.0.0.1:1", "is not an http(s) URL"),
-    ("AWS_REGION", "bad region!", "AWS_REGION 'bad region!' is not an AWS region name"),
-    ("OPENAI_BASE_URL", "notaurl", "OPENAI_BASE_URL is 'notaurl', not an http(s) URL"),
-    ("GEMINI_BASE_URL", "http://127.0.0.1:99999", "GEMINI_BASE_URL is 'http://127.0.0.1:99999', not an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "notaurl", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME 'notaurl' is not a URL"),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "ftp://127.0.0.1:1", "is not an http(s) URL"),
+        ("AWS_REGION", "bad region!", "AWS_REGION 'bad region!' is not an AWS region name"),
+        ("OPENAI_BASE_URL", "notaurl", "OPENAI_BASE_URL is 'notaurl', not an http(s) URL"),
+        (
+            "GEMINI_BASE_URL",
+            "http://127.0.0.1:99999",
+            "GEMINI_BASE_URL is 'http://127.0.0.1:99999', not an http(s) URL",
+        ),
+    ],
+)
 def test_ask_with_a_bad_endpoint_or_region_is_one_line_naming_the_variable(
-        provider_server, monkeypatch, capsys, variable, value, message):
+    provider_server, monkeypatch, capsys, variable, value, message
+):
     monkeypatch.setenv(variable, value)
     alias = {"OPENAI_BASE_URL": "gpt-4", "GEMINI_BASE_URL": "gemini-pro"}.get(variable, "claude-v2")
     assert run_cli("ask", alias, "hi") == 2

@@ -20,10 +20,10 @@ HEAVY = ("synthgen.api", "datasets", "matplotlib", "sklearn", "synthgen.generati
 
 
 def test_import_synthgen_is_fast_and_imports_nothing_heavy():
-    probe = ("import sys, synthgen; "
-             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", "import json; " + probe], capture_output=True, text=True,
-                         check=True).stdout
+    probe = f"import sys, synthgen; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    out = subprocess.run(
+        [sys.executable, "-c", "import json; " + probe], capture_output=True, text=True, check=True
+    ).stdout
     assert json.loads(out) == []
 
 
@@ -37,16 +37,20 @@ def test_every_api_name_is_reachable_from_the_package():
 
 
 def test_synthgen_generate_is_the_api_function_even_after_the_generation_module_is_imported(tmp_path):
-    code = ("import synthgen, synthgen.api; from synthgen.generation import plan_cells; "
-            "assert synthgen.generate is synthgen.api.generate; "
-            f"synthgen.generate(rounds=0, store='sqlite:///{tmp_path / 'x.db'}')")
+    code = (
+        "import synthgen, synthgen.api; from synthgen.generation import plan_cells; "
+        "assert synthgen.generate is synthgen.api.generate; "
+        f"synthgen.generate(rounds=0, store='sqlite:///{tmp_path / 'x.db'}')"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 1 and "--rounds 0: must be at least 1" in done.stderr  # the API ran and refused
 
 
-VOCAB = {"stars": "planet star galaxy telescope orbit comet nebula asteroid".split(),
-         "boats": "yacht mast harbour anchor keel regatta sail tide".split(),
-         "chess": "bishop rook checkmate gambit pawn endgame castling knight".split()}
+VOCAB = {
+    "stars": "planet star galaxy telescope orbit comet nebula asteroid".split(),
+    "boats": "yacht mast harbour anchor keel regatta sail tide".split(),
+    "chess": "bishop rook checkmate gambit pawn endgame castling knight".split(),
+}
 
 
 def texts() -> tuple[list[str], list[str]]:
@@ -57,8 +61,7 @@ def texts() -> tuple[list[str], list[str]]:
 
 def test_topics_of_a_list_of_texts_returns_the_report_with_a_map(tmp_path):
     items, models = texts()
-    report = synthgen.topics(texts=items, models=models, k="auto", seed=0, plot=tmp_path / "map.png",
-                             plot_size=(6, 4))
+    report = synthgen.topics(texts=items, models=models, k="auto", seed=0, plot=tmp_path / "map.png", plot_size=(6, 4))
     assert isinstance(report, TopicReport)
     assert report.k == 3 and sorted(t.size for t in report.topics) == [8, 8, 8]
     assert {v.model for v in report.models} == {"m1", "m2"}
@@ -69,10 +72,20 @@ def test_topics_of_a_list_of_texts_returns_the_report_with_a_map(tmp_path):
 def test_topics_of_a_run_uses_its_cleaned_texts(tmp_path):
     items, models = texts()
     store = SQLiteStore(tmp_path / "s.db")
-    info = RunInfo(run_id="r1", created_at=utc_now(), seed=1, rounds=len(items) // 2, models=["m1", "m2"],
-                   template="sentiment", template_text="{sentiment}", topics_source="sentiment")
-    cells = [Record(run_id="r1", round=i // 2, model=m, model_id=m, sentiment="positive", topics=[], prompt="p")
-             for i, m in enumerate(models)]
+    info = RunInfo(
+        run_id="r1",
+        created_at=utc_now(),
+        seed=1,
+        rounds=len(items) // 2,
+        models=["m1", "m2"],
+        template="sentiment",
+        template_text="{sentiment}",
+        topics_source="sentiment",
+    )
+    cells = [
+        Record(run_id="r1", round=i // 2, model=m, model_id=m, sentiment="positive", topics=[], prompt="p")
+        for i, m in enumerate(models)
+    ]
     store.create_run(info, cells)
     for cell, text in zip(cells, items, strict=True):
         cell.status, cell.text = "ok", f"Sure! Here it is:\n{text}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from synthgen.clean import Answer, clean, clean_run
 from synthgen.store import OK, Record, RunInfo, open_store, utc_now
 
 DATA = Path(__file__).parent / "data" / "llama2_padded.jsonl"
@@ -21,9 +22,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no .env, no synthgen.db of the checkout
 
 
-def _store_with_run(
-    tmp_path: Path, run_id: str = "run-1", llama_rows=ROWS, failed_model: str | None = None
-) -> str:
+def _store_with_run(tmp_path: Path, run_id: str = "run-1", llama_rows=ROWS, failed_model: str | None = None) -> str:
     url = f"sqlite:///{tmp_path / 's.db'}"
     models = ["llama2", "gpt-4"] + ([failed_model] if failed_model else [])
     cells = []
@@ -58,28 +57,22 @@ def _store_with_run(
                 cell.status, cell.failure_kind = "failed", "throttled"
             else:
                 cell.status = OK
-                cell.text = (
-                    row["response"] if cell.model == "llama2" else (row["target"] or "A plain sentence.")
-                )
+                cell.text = row["response"] if cell.model == "llama2" else (row["target"] or "A plain sentence.")
                 cell.finish_reason = row["finish_reason"]
             store.put_record(cell)
     return url
 
 
-def _norm(text):
-    from synthgen.clean import strip_quotes
-
-    return None if text is None else " ".join(strip_quotes(text).split())
+def _library_result(answers):
+    """What `synthgen.clean.clean` decides for these answers, the same cleaner the command runs."""
+    return clean(answers, "tfidf", seed=0)
 
 
 def test_clean_writes_one_cleaned_text_per_answer_and_leaves_raw_answers_alone(tmp_path, capsys):
     url = _store_with_run(tmp_path)
     with open_store(url, create=False) as store:
         before = {r.id: r.text for r in store.records("run-1")}
-    assert (
-        run_cli("clean", "--model", "llama2", "--store", url, "--json", "--plot", str(tmp_path / "c.png"))
-        == 0
-    )
+    assert run_cli("clean", "--model", "llama2", "--store", url, "--json", "--plot", str(tmp_path / "c.png")) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["answers"] == len(ROWS) and sum(summary["paths"].values()) == len(ROWS)
     assert (tmp_path / "c.png").stat().st_size > 10_000
@@ -90,9 +83,13 @@ def test_clean_writes_one_cleaned_text_per_answer_and_leaves_raw_answers_alone(t
         ids = [r.id for r in store.records("run-1", model="llama2")]
     assert after == before
     assert sorted(cleaned) == sorted(ids)
-    truth = {rid: row["target"] for rid, row in zip(ids, ROWS, strict=True)}
-    exact = sum(_norm(c.text) == _norm(truth[rid]) for rid, c in cleaned.items())
-    assert exact / len(ROWS) >= 0.98
+    # the layer holds what the cleaner decided for these answers (how well it decides: the benchmark)
+    expected = _library_result(
+        [Answer(rid, r["response"], r["finish_reason"]) for rid, r in zip(ids, ROWS, strict=True)]
+    )
+    assert {rid: (c.text, c.dropped, c.reason) for rid, c in cleaned.items()} == {
+        a.id: (a.text, a.dropped, a.reason) for a in expected.answers
+    }
     for c in cleaned.values():
         assert c.run_id == "run-1" and c.model == "llama2" and c.reason and "seed=0" in c.method
         assert c.text is not None or c.reason.split(":")[0] in (
@@ -151,9 +148,7 @@ def test_a_generated_llama2_run_is_cleaned_to_the_server_sentences(provider_serv
         (["--model", "llama2", "--embedder", "openai-compatible"], "SYNTHGEN_EMBED_BASE_URL"),
     ],
 )
-def test_bad_store_input_is_one_clear_line_exit_2_and_nothing_written(
-    tmp_path, capsys, monkeypatch, argv, message
-):
+def test_bad_store_input_is_one_clear_line_exit_2_and_nothing_written(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.delenv("SYNTHGEN_EMBED_BASE_URL", raising=False)
     url = _store_with_run(tmp_path, llama_rows=ROWS[:30], failed_model="titan")
     assert run_cli("clean", "--store", url, *argv) == 2
@@ -170,9 +165,7 @@ def test_a_missing_store_is_refused_without_creating_one(tmp_path, capsys):
 
 
 def _write(path: Path, rows) -> Path:
-    path.write_text(
-        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8"
-    )
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
     return path
 
 
@@ -184,8 +177,8 @@ def test_file_mode_writes_one_line_per_input_line_in_order(tmp_path, capsys):
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [x["id"] for x in lines] == [r["id"] for r in ROWS]
     assert all(set(x) == {"id", "text", "dropped", "reason"} for x in lines)
-    exact = sum(_norm(x["text"]) == _norm(r["target"]) for x, r in zip(lines, ROWS, strict=True))
-    assert exact / len(ROWS) >= 0.98
+    expected = _library_result([Answer(r["id"], r["response"]) for r in ROWS])
+    assert lines == [a.to_json() for a in expected.answers]
     empty = next(x for x, r in zip(lines, ROWS, strict=True) if r["kind"] == "empty")
     assert empty["text"] is None and empty["reason"].startswith("empty")
 
@@ -214,10 +207,7 @@ def test_a_malformed_input_file_names_the_line_exits_2_and_writes_nothing(tmp_pa
 def test_file_mode_needs_both_paths_and_a_readable_file(tmp_path, capsys):
     assert run_cli("clean", "--input", str(tmp_path / "in.jsonl")) == 2
     assert "--input needs --output" in capsys.readouterr().err
-    assert (
-        run_cli("clean", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o.jsonl"))
-        == 2
-    )
+    assert run_cli("clean", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o.jsonl")) == 2
     assert "cannot read" in capsys.readouterr().err
 
 
@@ -240,10 +230,83 @@ def test_a_bad_plot_path_is_one_line_exit_2_before_anything_is_stored(tmp_path, 
 
 def test_file_mode_keeps_each_ids_json_type(tmp_path):
     ids = [1, "two", 3.5, 4, "5"]
-    src = _write(tmp_path / "in.jsonl", [{"id": i, "response": r["response"]} for i, r in zip(ids, ROWS, strict=False)]
-                 + [{"id": f"x{r['id']}", "response": r["response"]} for r in ROWS[5:40]])
+    src = _write(
+        tmp_path / "in.jsonl",
+        [{"id": i, "response": r["response"]} for i, r in zip(ids, ROWS, strict=False)]
+        + [{"id": f"x{r['id']}", "response": r["response"]} for r in ROWS[5:40]],
+    )
     out = tmp_path / "out.jsonl"
     assert run_cli("clean", "--input", str(src), "--output", str(out), "--plot", str(tmp_path / "p" / "c.svg")) == 0
     got = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
     assert got[:5] == ids and [type(i) for i in got[:5]] == [int, str, float, int, str]
     assert (tmp_path / "p" / "c.svg").stat().st_size > 1000
+
+
+def test_clean_run_without_a_store_reads_and_writes_the_synthgen_store_of_the_environment(tmp_path, monkeypatch):
+    url = _store_with_run(tmp_path, llama_rows=ROWS[:30])
+    monkeypatch.setenv("SYNTHGEN_STORE", url)
+    done = clean_run("llama2")
+    assert done.store_url == url and done.run_id == "run-1" and len(done.result.answers) == 30
+    with open_store(url, create=False) as store:
+        assert len(store.cleaned("run-1", model="llama2")) == 30
+    assert not (tmp_path / "synthgen.db").exists()  # the default store was never opened
+
+
+def test_clean_run_takes_an_open_store_and_leaves_it_open(tmp_path):
+    url = _store_with_run(tmp_path, llama_rows=ROWS[:30])
+    with open_store(url, create=False) as store:
+        done = clean_run("llama2", "run-1", store=store)
+        assert done.store_url == store.url
+        assert len(store.cleaned("run-1", model="llama2")) == 30  # still open, and the layer is in it
+
+
+def _same_file_cases(tmp_path: Path) -> dict[str, Path]:
+    src = _write(tmp_path / "in.jsonl", [{"id": r["id"], "response": r["response"]} for r in ROWS[:10]])
+    (tmp_path / "sub").mkdir()
+    linked = tmp_path / "linked.jsonl"
+    linked.symlink_to(src)
+    hard = tmp_path / "hard.jsonl"
+    hard.hardlink_to(src)
+    return {
+        "same path": src,
+        "another spelling": tmp_path / "sub" / ".." / "in.jsonl",
+        "symlink": linked,
+        "hard link": hard,
+    }
+
+
+@pytest.mark.parametrize("case", ["same path", "another spelling", "symlink", "hard link"])
+def test_an_output_that_is_the_input_file_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch, case):
+    from synthgen.clean import pipeline
+
+    def no_fit(self, answers):
+        raise AssertionError("the cleaner ran before the paths were checked")
+
+    monkeypatch.setattr(pipeline.Cleaner, "fit", no_fit)
+    output = _same_file_cases(tmp_path)[case]
+    before = (tmp_path / "in.jsonl").read_bytes()
+    assert (
+        run_cli(
+            "clean", "--input", str(tmp_path / "in.jsonl"), "--output", str(output), "--plot", str(tmp_path / "c.png")
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("error: --output ") and "is the input file" in err and err.count("\n") == 1
+    assert (tmp_path / "in.jsonl").read_bytes() == before and not (tmp_path / "c.png").exists()
+
+
+def test_plotting_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+
+    from synthgen.clean.report import plot_clusters
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # a notebook user's choice (any backend but Agg)
+    try:
+        result = clean([Answer(r["id"], r["response"]) for r in ROWS[:30]], "tfidf")
+        path = plot_clusters(result, tmp_path / "c.png")
+        assert path.read_bytes()[:4] == b"\x89PNG"
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)

@@ -42,9 +42,7 @@ def test_tfidf_gives_unit_float32_rows_and_is_deterministic():
     assert np.array_equal(a, b)
     assert np.allclose(a[0], a[4])  # the same text, the same vector
     assert a[0] @ a[1] < a[0] @ a[4]
-    assert (
-        get_embedder("tfidf").name == get_embedder("tfidf", seed=0).name != get_embedder("tfidf", seed=1).name
-    )
+    assert get_embedder("tfidf").name == get_embedder("tfidf", seed=0).name != get_embedder("tfidf", seed=1).name
     assert get_embedder("tfidf").embed([]).shape[0] == 0
 
 
@@ -93,6 +91,7 @@ def test_openai_compatible_server_is_batched_and_cached(monkeypatch):
 
 
 def test_openai_uses_text_embedding_3_large_through_the_sdk(monkeypatch):
+    monkeypatch.delenv("SYNTHGEN_EMBED_MODEL", raising=False)
     with ProviderServer(latency=0.0, jitter=0.0, seed=0) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", f"{srv.url}/v1")
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -108,6 +107,21 @@ def test_openai_uses_text_embedding_3_large_through_the_sdk(monkeypatch):
     assert get_embedder("openai", base_url="https://u:pw@proxy.example/v1/").name == (
         "openai:text-embedding-3-large@proxy.example/v1"
     )
+
+
+@pytest.mark.parametrize("name", ["openai", "openai-compatible"])
+def test_synthgen_embed_model_names_the_model_of_both_openai_embedders(monkeypatch, name):
+    with ProviderServer(latency=0.0, jitter=0.0, seed=0) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{srv.url}/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("SYNTHGEN_EMBED_BASE_URL", srv.url)
+        monkeypatch.setenv("SYNTHGEN_EMBED_MODEL", "text-embedding-3-small")
+        emb = get_embedder(name, cache=False)
+        assert emb.embed(TEXTS[:2]).shape[0] == 2
+        assert srv.requests[-1]["model"] == "text-embedding-3-small"
+        assert emb.name.startswith(f"{name}:text-embedding-3-small@")  # and so the cache key
+        get_embedder(name, model="given-model", cache=False).embed(TEXTS[:1])
+        assert srv.requests[-1]["model"] == "given-model"  # an explicit model wins over the environment
 
 
 def test_missing_settings_and_unknown_names_are_one_line_user_errors(monkeypatch):
@@ -144,7 +158,7 @@ def test_a_server_error_that_quotes_the_key_is_one_redacted_line(monkeypatch, na
 
 
 def test_unit_rows_is_the_one_normaliser_float32_by_default_float64_on_request():
-    from synthgen.embed import unit_rows
+    from synthgen.numeric import unit_rows
 
     x = np.array([[3.0, 4.0], [0.0, 0.0], [1e-3, 0.0]])
     out = unit_rows(x)

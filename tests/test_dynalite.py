@@ -33,8 +33,10 @@ keys, make_run, outcome = contract.keys, contract.make_run, contract.outcome
 
 REPO = Path(__file__).resolve().parents[1]
 NO_NODE = "node not found: the dynalite tests need node, then `npm install --no-save dynalite@4`"
-NO_DYNALITE = ("node is present but dynalite is not installed: run `npm install --no-save dynalite@4` in the "
-               f"repository root ({REPO}), or set DYNALITE_BIN")
+NO_DYNALITE = (
+    "node is present but dynalite is not installed: run `npm install --no-save dynalite@4` in the "
+    f"repository root ({REPO}), or set DYNALITE_BIN"
+)
 
 
 def dynalite_command() -> list[str]:
@@ -49,8 +51,9 @@ def dynalite_command() -> list[str]:
     npx = shutil.which("npx")
     if npx:
         try:
-            probe = subprocess.run([npx, "--no-install", "dynalite", "--help"], cwd=REPO, capture_output=True,
-                                   timeout=60)
+            probe = subprocess.run(
+                [npx, "--no-install", "dynalite", "--help"], cwd=REPO, capture_output=True, timeout=60
+            )
         except (OSError, subprocess.TimeoutExpired):
             probe = None
         if probe is not None and probe.returncode == 0:
@@ -78,9 +81,26 @@ class Dynalite:
     def start(self) -> Dynalite:
         log = open(self.folder / "dynalite.log", "ab")  # noqa: SIM115 - the child keeps it
         self.server = subprocess.Popen(
-            [*self.command, "--host", "127.0.0.1", "--port", str(self.port), "--path", str(self.folder / "db"),
-             "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                *self.command,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--path",
+                str(self.folder / "db"),
+                "--createTableMs",
+                "0",
+                "--deleteTableMs",
+                "0",
+                "--updateTableMs",
+                "0",
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 30
         while True:
@@ -166,16 +186,69 @@ def test_unknown_table_without_create(dynalite: str, monkeypatch: pytest.MonkeyP
         open_store("dynamodb://synthgen-absent", create=False)
 
 
-def test_generate_journals_a_faulty_run_into_dynamodb(dynalite: str, provider_server: Any,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lone_surrogates_a_table_holds_read_back_replaced(dynalite: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB stores the lone surrogates it is sent (JSON escapes); synthgen refuses to write them, but a table
+    written by other code can hold them: reading gives U+FFFD, which every encoder downstream accepts."""
+    aws_test_env(monkeypatch, dynalite)
+    with open_store(dynamodb_backend("dynalite").url) as store:
+        run, cells = make_run(rounds=1)
+        store.create_run(run, cells)
+        key = {"model": {"S": cells[0].model}, "sk": {"S": f"{run.run_id}#000000"}}
+        store._calls.client.update_item(  # type: ignore[attr-defined]
+            TableName=store.table,
+            Key=key,
+            UpdateExpression="SET #t = :t, #p = :p, #s = :s",  # type: ignore
+            ExpressionAttributeNames={"#t": "text", "#p": "topics", "#s": "status"},
+            ExpressionAttributeValues={
+                ":t": {"S": "bad \ud800 happy."},
+                ":p": {"S": '[{"topic":"\udc80"}]'},
+                ":s": {"S": OK},
+            },
+        )
+        [got] = store.records(run.run_id, status=OK)
+    assert got.text == "bad \ufffd happy." and got.topics == [{"topic": "\ufffd"}]
+    json.dumps(got.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_a_number_dynamodb_refuses_is_that_record_rejected(dynalite: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB's own wording for an item's content maps to RecordRejected, not to a bug of ours."""
+    from synthgen.store import RecordRejected
+
+    aws_test_env(monkeypatch, dynalite)
+    with open_store(dynamodb_backend("dynalite").url) as store:
+        with pytest.raises(RecordRejected, match="Number overflow"):
+            store._calls(
+                "put_item",
+                TableName=store.table,  # type: ignore[attr-defined]
+                Item={"model": {"S": "m"}, "sk": {"S": "k"}, "n": {"N": "1e300"}},
+            )
+        assert store._calls.down is None  # type: ignore[attr-defined]
+
+
+def test_generate_journals_a_faulty_run_into_dynamodb(
+    dynalite: str, provider_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`synthgen generate --store dynamodb://TABLE` end to end: a table is created, every cell lands once."""
     from conftest import run_cli
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynalite)
     provider_server.configure(model="*", p429=0.1, p500=0.05)
     table = f"gen{time.time_ns()}"
-    assert run_cli("generate", "--rounds", "12", "--models", "j2-ultra,claude-v2,gemini-pro,gpt-4",
-                   "--store", f"dynamodb://{table}", "--seed", "4", "--quiet") == 0
+    assert (
+        run_cli(
+            "generate",
+            "--rounds",
+            "12",
+            "--models",
+            "j2-ultra,claude-v2,gemini-pro,gpt-4",
+            "--store",
+            f"dynamodb://{table}",
+            "--seed",
+            "4",
+            "--quiet",
+        )
+        == 0
+    )
     from synthgen.store import open_store
 
     with open_store(f"dynamodb://{table}", create=False) as store:
@@ -187,17 +260,18 @@ def test_generate_journals_a_faulty_run_into_dynamodb(dynalite: str, provider_se
 
 
 def test_a_store_that_goes_away_mid_run_stops_with_one_line_and_resume_completes_it(
-        provider_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
+    provider_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
     """dynalite is killed mid-run: one line and exit 2, what was stored stays; restarted on the same data,
     --resume ends with exactly rounds x models records."""
     from conftest import run_cli
 
-    from synthgen.store.dynamodb import DynamoDBStore
+    from synthgen.store.dynamodb_calls import Calls
 
     server = Dynalite(tmp_path).start()
     try:
         aws_test_env(monkeypatch, server.url)
-        monkeypatch.setattr(DynamoDBStore, "unreachable_window", 2.0)  # not two minutes, in a test
+        monkeypatch.setattr(Calls, "unreachable_window", 2.0)  # not two minutes, in a test
         provider_server.configure(model="*", latency=0.02)
         url = f"dynamodb://gone{time.time_ns()}"
 
@@ -207,8 +281,20 @@ def test_a_store_that_goes_away_mid_run_stops_with_one_line_and_resume_completes
 
         killer = threading.Thread(target=kill_when_under_way)
         killer.start()
-        code = run_cli("generate", "--rounds", "40", "--models", "gpt-4,claude-v2", "--store", url, "--seed", "8",
-                       "--concurrency", "4", "--quiet")
+        code = run_cli(
+            "generate",
+            "--rounds",
+            "40",
+            "--models",
+            "gpt-4,claude-v2",
+            "--store",
+            url,
+            "--seed",
+            "8",
+            "--concurrency",
+            "4",
+            "--quiet",
+        )
         killer.join()
         err = capsys.readouterr().err
         assert code == 3, err
@@ -243,7 +329,8 @@ def test_a_store_that_goes_away_mid_run_stops_with_one_line_and_resume_completes
 
 
 def test_dynalite_missing_fails_where_node_is_present_and_skips_only_without_node(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import sys
 
     monkeypatch.delenv("DYNALITE_BIN", raising=False)

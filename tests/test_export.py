@@ -16,38 +16,84 @@ from conftest import run_cli_output as run_cli
 
 from synthgen import export as export_module
 from synthgen.errors import UserError
-from synthgen.export import Row, deduplicate, export_dataset, normalise, split_rows
+from synthgen.export import Row, deduplicate, export_dataset, split_rows
 from synthgen.store import CleanedText, Record, RunInfo, utc_now
 from synthgen.store.sqlite import SQLiteStore
+from synthgen.text import loose_key
 
 MODEL_IDS = {"j2-ultra": "ai21.j2-ultra-v1", "llama2": "meta.llama2-70b-chat-v1", "gpt-4": "gpt-4-1106-preview"}
 TEMPLATE = "You write one sentence.\nThe sentiment is {sentiment}, with the topics:\n{topics}\nOnly the sentence."
-TOPICS = [{"category": "Contexts or Scenarios", "topic": "Work environment"},
-          {"category": "Temporal Aspects", "topic": "Recent events"},
-          {"category": "Local idioms", "topic": "Popular sayings"}]
+TOPICS = [
+    {"category": "Contexts or Scenarios", "topic": "Work environment"},
+    {"category": "Temporal Aspects", "topic": "Recent events"},
+    {"category": "Local idioms", "topic": "Popular sayings"},
+]
 
 
-def make_run(path: Path, run_id: str = "run-1", rounds: int = 100, models: tuple[str, ...] = tuple(MODEL_IDS),
-             text: Callable[[int, str, str], str | None] | None = None,
-             status: Callable[[int, str], str] | None = None, seed: int = 5) -> SQLiteStore:
-    """A run whose sentiments alternate (so it is balanced) and whose answers are unique unless `text` says else."""
+def plans_for(models: tuple[str, ...], template: str, text: str, params: dict | None = None) -> dict:
+    """What `generate` stores with a run when it plans it: each model's resolved parameters and template."""
+    from synthgen.catalog import load_catalog
+    from synthgen.generation import plan_models
+    from synthgen.prompt import Template
+
+    return plan_models(load_catalog().select(models), Template(template, text, "test"), params)
+
+
+def make_run(
+    path: Path,
+    run_id: str = "run-1",
+    rounds: int = 100,
+    models: tuple[str, ...] = tuple(MODEL_IDS),
+    text: Callable[[int, str, str], str | None] | None = None,
+    status: Callable[[int, str], str] | None = None,
+    seed: int = 5,
+    run_status: str = "done",
+    with_plans: bool = True,
+) -> SQLiteStore:
+    """A run whose sentiments alternate (so it is balanced) and whose answers are unique unless `text` says else.
+
+    It ends `run_status` (`done`, as generate leaves a finished run); a `status` of "planned" leaves cells unsent.
+    `with_plans=False` stores it as runs were stored before each model's plan was kept."""
     store = SQLiteStore(path)
-    info = RunInfo(run_id=run_id, created_at=utc_now(), seed=seed, rounds=rounds, models=list(models),
-                   template="sentiment", template_text=TEMPLATE, topics_source="sentiment",
-                   params={"gpt-4": {"temperature": 0.2}})
-    cells = [Record(run_id=run_id, round=i, model=m, model_id=MODEL_IDS.get(m, m),
-                    sentiment="positive" if i % 2 else "negative", topics=TOPICS, prompt=f"prompt {i}")
-             for i in range(rounds) for m in models]
+    params = {"gpt-4": {"temperature": 0.2}}
+    info = RunInfo(
+        run_id=run_id,
+        created_at=utc_now(),
+        seed=seed,
+        rounds=rounds,
+        models=list(models),
+        template="sentiment",
+        template_text=TEMPLATE,
+        topics_source="sentiment",
+        params=params,
+        model_plans=plans_for(models, "sentiment", TEMPLATE, params) if with_plans else {},
+    )
+    cells = [
+        Record(
+            run_id=run_id,
+            round=i,
+            model=m,
+            model_id=MODEL_IDS.get(m, m),
+            sentiment="positive" if i % 2 else "negative",
+            topics=TOPICS,
+            prompt=f"prompt {i}",
+        )
+        for i in range(rounds)
+        for m in models
+    ]
     store.create_run(info, cells)
     text = text or (lambda i, m, s: f"{m} wrote sentence number {i}, which is {s}.")
     for cell in cells:
         cell.status = status(cell.round, cell.model) if status else "ok"
+        if cell.status == "planned":
+            continue
         if cell.status == "ok":
             cell.text = text(cell.round, cell.model, cell.sentiment)
             cell.latency_s, cell.input_tokens, cell.output_tokens = 1.0, 40, 12
         else:
             cell.failure_kind, cell.failure_message = "throttled", "429"
         store.put_record(cell)
+    store.set_run_status(run_id, run_status)
     return store
 
 
@@ -61,6 +107,7 @@ def url(db: Path) -> str:
 
 
 # --- the dataset -----------------------------------------------------------------------------------------------------
+
 
 def test_round_trip_gives_label_names_split_sizes_disjoint_splits_and_balance(db, tmp_path, capsys):
     from datasets import load_from_disk
@@ -81,8 +128,11 @@ def test_round_trip_gives_label_names_split_sizes_disjoint_splits_and_balance(db
         assert abs(share - 0.5) <= 0.02, (split, share)
     row = dd["test"][0]
     assert row["run"] == "run-1" and row["record_id"].startswith("run-1/")
-    assert row["topics"] == ["Contexts or Scenarios: Work environment", "Temporal Aspects: Recent events",
-                             "Local idioms: Popular sayings"]
+    assert row["topics"] == [
+        "Contexts or Scenarios: Work environment",
+        "Temporal Aspects: Recent events",
+        "Local idioms: Popular sayings",
+    ]
     # every record is exported once, with the label it was asked for
     labels = {r: lab for split in dd.values() for r, lab in zip(split["record_id"], split["labels"], strict=True)}
     assert len(labels) == 300
@@ -109,8 +159,8 @@ def test_small_runs_still_get_a_test_row_and_one_text_is_refused():
 
 
 def test_near_duplicate_key_ignores_case_punctuation_quotes_and_spacing():
-    assert normalise('"What a  day!"') == normalise("what a day") == normalise("WHAT A DAY.")
-    assert normalise("What a day") != normalise("What a night")
+    assert loose_key('"What a  day!"') == loose_key("what a day") == loose_key("WHAT A DAY.")
+    assert loose_key("What a day") != loose_key("What a night")
 
 
 def test_duplicates_and_empty_answers_are_dropped_before_the_split_and_reported(db, tmp_path):
@@ -134,7 +184,7 @@ def test_duplicates_and_empty_answers_are_dropped_before_the_split_and_reported(
     assert by_id["run-1/000004/llama2"].reason == "near_duplicate"
     assert by_id["run-1/000008/llama2"].label_conflict
     assert result.kept == 60 - 4
-    keys = {split: {normalise(r.text) for r in rows} for split, rows in result.splits.items()}
+    keys = {split: {loose_key(r.text) for r in rows} for split, rows in result.splits.items()}
     assert not keys["train"] & keys["test"]
     dropped_file = [json.loads(line) for line in (tmp_path / "out" / "dropped.jsonl").read_text().splitlines()]
     assert Counter(d["reason"] for d in dropped_file) == Counter(result.drop_counts())
@@ -151,13 +201,28 @@ def test_deduplicate_keeps_the_first_text():
 
 # --- cleaned text ----------------------------------------------------------------------------------------------------
 
+
 def test_cleaned_text_replaces_the_raw_answer_and_none_kept_answers_are_dropped(db, tmp_path):
-    store = make_run(db, rounds=10, text=lambda i, m, s: (f"Sure! Here's one:\n\n\"Llama {i} is {s}.\"\n\nHow's this?"
-                                                          if m == "llama2" else f"{m} {i} {s}."))
-    store.put_cleaned([CleanedText(record_id=f"run-1/{i:06d}/llama2", run_id="run-1", model="llama2",
-                                   text=None if i == 2 else f"Llama {i} is {'positive' if i % 2 else 'negative'}.",
-                                   reason="kept: alone in target cluster", method="kmeans3 seed=0")
-                       for i in range(10)])
+    store = make_run(
+        db,
+        rounds=10,
+        text=lambda i, m, s: (
+            f"Sure! Here's one:\n\n\"Llama {i} is {s}.\"\n\nHow's this?" if m == "llama2" else f"{m} {i} {s}."
+        ),
+    )
+    store.put_cleaned(
+        [
+            CleanedText(
+                record_id=f"run-1/{i:06d}/llama2",
+                run_id="run-1",
+                model="llama2",
+                text=None if i == 2 else f"Llama {i} is {'positive' if i % 2 else 'negative'}.",
+                reason="kept: alone in target cluster",
+                method="kmeans3 seed=0",
+            )
+            for i in range(10)
+        ]
+    )
     store.close()
     result = export_dataset("run-1", tmp_path / "out", store=url(db), require_clean=["llama2"])
 
@@ -202,6 +267,7 @@ def test_require_clean_of_a_model_not_in_the_run_is_refused(db, tmp_path):
 
 # --- the card --------------------------------------------------------------------------------------------------------
 
+
 def test_card_has_hub_metadata_and_states_models_prompt_topics_counts_cleaning_and_parameters(db, tmp_path):
     from huggingface_hub import DatasetCard
 
@@ -238,6 +304,7 @@ def test_card_has_hub_metadata_and_states_models_prompt_topics_counts_cleaning_a
 
 # --- formats ---------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
 def test_file_formats_write_one_file_per_split_with_the_same_rows(db, tmp_path, fmt):
     make_run(db, rounds=20).close()
@@ -266,12 +333,155 @@ def test_a_new_export_replaces_an_earlier_one_in_the_same_folder(db, tmp_path):
     make_run(db, rounds=10).close()
     out = tmp_path / "out"
     export_dataset("last", out, store=url(db), format="disk")
+    (out / "notes.txt").write_text("mine")  # not the export's: it stays
     export_dataset("last", out, store=url(db), format="jsonl")
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "dropped.jsonl", "export.json", "test.jsonl",
-                                                     "train.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "dropped.jsonl",
+        "export.json",
+        "notes.txt",
+        "test.jsonl",
+        "train.jsonl",
+    ]
+    assert (out / "notes.txt").read_text() == "mine"
+    # nothing left beside it: no lock file, no temporary or old folder
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+# --- unfinished runs -------------------------------------------------------------------------------------------------
+
+
+def unsent_after_round_30(i: int, model: str) -> str:
+    return "ok" if i < 30 else "planned"
+
+
+@pytest.mark.parametrize(
+    ("run_status", "status"),
+    [
+        ("interrupted", unsent_after_round_30),
+        ("running", unsent_after_round_30),
+        ("done", unsent_after_round_30),  # cells still planned whatever the status says
+        ("interrupted", None),  # every cell answered, but the run did not end on its own
+    ],
+)
+def test_an_unfinished_run_is_refused_with_its_counts_and_the_resume_command(db, tmp_path, capsys, run_status, status):
+    make_run(db, rounds=50, status=status, run_status=run_status).close()
+    out = tmp_path / "out"
+    code, _, err = run_cli(["export", "--store", url(db), "--out", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    planned, ok = (60, 90) if status else (0, 150)
+    assert f"{planned} planned, {ok} ok, 0 failed of 150 cells" in err and f"status {run_status}" in err
+    assert f"`synthgen generate --resume run-1 --store {url(db)}`" in err
+    assert "--allow-partial" in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [db.name]
+
+
+def test_the_resume_command_names_no_store_when_it_is_the_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SYNTHGEN_STORE", raising=False)
+    make_run(Path("synthgen.db"), rounds=50, status=unsent_after_round_30, run_status="interrupted").close()
+    code, _, err = run_cli(["export", "--out", "data"], capsys)
+    assert code == 2 and "`synthgen generate --resume run-1` (" in err and "--store" not in err
+
+
+def test_allow_partial_exports_an_unfinished_run_and_the_card_says_how_much_it_holds(db, tmp_path, capsys):
+    make_run(db, rounds=50, status=unsent_after_round_30, run_status="interrupted").close()
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["export", "--store", url(db), "--out", str(out), "--allow-partial"], capsys)
+    assert code == 0, err
+    card = (out / "README.md").read_text()
+    said = "This export holds 90 of the 150 planned cells (60%): the run was interrupted (60 planned, 90 ok, 0 failed)."
+    assert said in card and said in stdout
+    result = export_dataset("last", tmp_path / "api", store=url(db), allow_partial=True)
+    assert result.partial == said and result.kept == 90
+
+
+def test_a_finished_run_has_no_partial_note(db, tmp_path):
+    make_run(db, rounds=10, status=lambda i, m: "failed" if i == 0 else "ok").close()
+    result = export_dataset("last", tmp_path / "out", store=url(db))
+    assert result.partial is None and "Partial run" not in result.card
+
+
+# --- a re-export that fails, or meets another export ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", ["write_dataset", "write_dropped", "write_manifest"])
+def test_a_re_export_that_fails_midway_leaves_the_previous_export_intact(db, tmp_path, capsys, monkeypatch, writer):
+    from datasets import load_from_disk
+
+    make_run(db, rounds=10).close()
+    out = tmp_path / "out"
+    first = export_dataset("last", out, store=url(db), format="disk")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_module.files, writer, disk_full)
+    code, _, err = run_cli(["export", "--store", url(db), "--out", str(out), "--format", "jsonl"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert load_from_disk(str(out))["train"]["record_id"] == [r.record_id for r in first.splits["train"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([db.name, "out"])  # the half-written folder is gone
+
+    monkeypatch.undo()
+    export_dataset("last", out, store=url(db), format="jsonl")  # the folder is still accepted
+    assert (out / "train.jsonl").is_file() and not (out / "dataset_dict.json").exists()
+
+
+def test_a_swap_that_fails_puts_the_previous_export_back(db, tmp_path, monkeypatch):
+    make_run(db, rounds=10).close()
+    out = tmp_path / "out"
+    export_dataset("last", out, store=url(db), format="jsonl")
+    before = sorted(p.name for p in out.iterdir())
+    rename = export_module.outdir.os.rename
+
+    def failing_rename(src, dst):
+        if ".synthgen-new-" in str(src):
+            raise OSError(5, "Input/output error")
+        return rename(src, dst)
+
+    monkeypatch.setattr(export_module.outdir.os, "rename", failing_rename)
+    with pytest.raises(UserError, match="Input/output error"):
+        export_dataset("last", out, store=url(db), format="csv")
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([db.name, "out"])
+
+
+def test_a_second_export_into_the_same_folder_refuses_at_once_while_the_first_writes(db, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    make_run(db, rounds=10).close()
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; fh = open(sys.argv[1], 'w'); "
+            "fcntl.flock(fh, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+            str(tmp_path / ".out.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, _, err = run_cli(["export", "--store", url(db), "--out", str(out)], capsys)
+        assert code == 2 and err.count("\n") == 1
+        assert f"another export is writing {out}; wait for it" in err
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    code, _, err = run_cli(["export", "--store", url(db), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert not (tmp_path / ".out.lock").exists()
 
 
 # --- the Hub ---------------------------------------------------------------------------------------------------------
+
 
 def test_push_hands_repo_token_private_flag_and_card_to_the_single_upload_function(db, tmp_path, capsys, monkeypatch):
     make_run(db, rounds=10).close()
@@ -285,8 +495,9 @@ def test_push_hands_repo_token_private_flag_and_card_to_the_single_upload_functi
 
     monkeypatch.setattr(export_module, "upload", fake_upload)
     out = tmp_path / "out"
-    code, stdout, err = run_cli(["export", "--store", url(db), "--out", str(out), "--push", "alice/sentiment-synth",
-                                 "--private"], capsys)
+    code, stdout, err = run_cli(
+        ["export", "--store", url(db), "--out", str(out), "--push", "alice/sentiment-synth", "--private"], capsys
+    )
     assert code == 0, err
     [(dd, repo_id, passed_token, private, card_text)] = calls
     assert (repo_id, passed_token, private) == ("alice/sentiment-synth", token, True)
@@ -306,8 +517,10 @@ def not_found(repo_id: str):
     from huggingface_hub.errors import RepositoryNotFoundError
 
     url = f"https://huggingface.co/api/datasets/{repo_id}"
-    return RepositoryNotFoundError(f"404 Client Error: Repository Not Found for url: {url}",
-                                   response=httpx.Response(404, request=httpx.Request("GET", url)))
+    return RepositoryNotFoundError(
+        f"404 Client Error: Repository Not Found for url: {url}",
+        response=httpx.Response(404, request=httpx.Request("GET", url)),
+    )
 
 
 def test_upload_sends_the_card_first_then_the_data_with_token_and_private_flag(monkeypatch):
@@ -378,6 +591,7 @@ def test_a_malformed_repo_id_is_refused(db, tmp_path, capsys, monkeypatch):
 
 # --- bad input -------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size", ["1.5", "0", "1", "-0.2"])
 def test_a_test_size_outside_zero_to_one_is_one_line_and_exit_2(db, tmp_path, capsys, size):
     make_run(db, rounds=4).close()
@@ -426,6 +640,16 @@ def test_a_folder_holding_other_files_is_not_overwritten(db, tmp_path, capsys):
     assert [p.name for p in out.iterdir()] == ["README.md"] and (out / "README.md").read_text() == "my project"
 
 
+def test_the_working_directory_is_refused_as_out_since_an_export_replaces_its_folder(db, tmp_path, capsys, monkeypatch):
+    make_run(db, rounds=4).close()
+    here = tmp_path / "empty"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, _, err = run_cli(["export", "--store", url(db), "--out", "."], capsys)
+    assert code == 2 and err.count("\n") == 1 and "is the working directory" in err and "--out data/" in err
+    assert list(here.iterdir()) == []
+
+
 def test_an_unknown_run_is_one_line_and_exit_2(db, tmp_path, capsys):
     make_run(db, rounds=4).close()
     code, _, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o"), "--run", "nope"], capsys)
@@ -434,13 +658,14 @@ def test_an_unknown_run_is_one_line_and_exit_2(db, tmp_path, capsys):
 
 # --- what the card says each model received ------------------------------------------------------------------------
 
+
 def run_with_real_bodies(path: Path, rounds: int = 4) -> SQLiteStore:
     """local-gemma (completion mode: a few-shot prompt built from the round), llama2 (the run's template inside
     `[INST] ... [/INST]`) and gpt-4 (the run's template as the user message), with the request bodies the real body
     builders make for each round."""
     from synthgen.adapters.base import build_body
+    from synthgen.adapters.llama_cpp import build_local_body
     from synthgen.catalog import load_catalog
-    from synthgen.local_model import build_local_body
     from synthgen.prompt import load_template, plan_run
 
     catalog = load_catalog()
@@ -448,21 +673,43 @@ def run_with_real_bodies(path: Path, rounds: int = 4) -> SQLiteStore:
     plans = plan_run(rounds, seed=3, template=template)
     models = ("local-gemma", "llama2", "gpt-4")
     store = SQLiteStore(path)
-    info = RunInfo(run_id="run-p", created_at=utc_now(), seed=3, rounds=rounds, models=list(models),
-                   template=template.name, template_text=template.text, topics_source="sentiment")
+    info = RunInfo(
+        run_id="run-p",
+        created_at=utc_now(),
+        seed=3,
+        rounds=rounds,
+        models=list(models),
+        template=template.name,
+        template_text=template.text,
+        topics_source="sentiment",
+        model_plans=plans_for(models, template.name, template.text),
+    )
     cells = []
     for plan in plans:
         for alias in models:
             spec = catalog[alias]
-            body = (build_local_body(spec, plan.prompt, round=plan) if spec.protocol == "llama-cpp"
-                    else build_body(spec, plan.prompt))
-            cells.append(Record(run_id="run-p", round=plan.index, model=alias, model_id=spec.model_id,
-                                sentiment=plan.sentiment, topics=plan.topics_json(), prompt=plan.prompt,
-                                request_body=body))
+            body = (
+                build_local_body(spec, plan.prompt, round=plan)
+                if spec.protocol == "llama-cpp"
+                else build_body(spec, plan.prompt)
+            )
+            cells.append(
+                Record(
+                    run_id="run-p",
+                    round=plan.index,
+                    model=alias,
+                    model_id=spec.model_id,
+                    sentiment=plan.sentiment,
+                    topics=plan.topics_json(),
+                    prompt=plan.prompt,
+                    request_body=body,
+                )
+            )
     store.create_run(info, cells)
     for cell in cells:
         cell.status, cell.text = "ok", f"{cell.model} sentence {cell.round}, {cell.sentiment}."
         store.put_record(cell)
+    store.set_run_status("run-p", "done")
     return store
 
 
@@ -483,6 +730,41 @@ def test_card_states_per_model_the_template_each_model_actually_received(db, tmp
     assert "### `sentiment-fewshot` (local-gemma)" in section and "### `sentiment` (llama2, gpt-4)" in section
 
 
+def test_the_card_states_the_runs_parameters_after_the_model_table_changed(
+    provider_server, db, tmp_path, capsys, monkeypatch
+):
+    from synthgen.catalog import load_catalog
+    from synthgen.generation import generate
+
+    summary = generate(rounds=4, models=["gpt-4"], store=url(db), seed=1, params={"gpt-4": {"top_p": 0.5}})
+    planned = summary.run.plan_of("gpt-4").params
+    assert planned["temperature"] == 0.7 and planned["top_p"] == 0.5
+    edited = tmp_path / "my-models"
+    edited.mkdir()
+    (edited / "openai.toml").write_text(
+        '[models.gpt-4]\nprotocol = "openai-chat"\nmodel_id = "gpt-4"\n'
+        "params = { temperature = 0.01, max_tokens = 7 }\n"
+    )
+    assert load_catalog(str(edited))["gpt-4"].merged_params(None)["temperature"] == 0.01  # the table did change
+    monkeypatch.setenv("SYNTHGEN_CATALOG", str(edited))
+    out = tmp_path / "out"
+    code, _, err = run_cli(["export", "--store", url(db), "--out", str(out), "--catalog", str(edited)], capsys)
+    assert code == 0, err
+    card = (out / "README.md").read_text()
+    assert json.loads(card.split("```json\n")[1].split("```")[0]) == {"gpt-4": planned}
+
+
+def test_a_run_stored_before_plans_says_what_each_model_was_sent_is_not_recorded(db, tmp_path):
+    make_run(db, rounds=6, with_plans=False).close()
+    card = export_dataset("last", tmp_path / "out", store=url(db)).card
+    params = json.loads(card.split("```json\n")[1].split("```")[0])
+    assert params == dict.fromkeys(MODEL_IDS, "not recorded for this run")
+    section = card.split("## Prompt templates")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 3 and all("not recorded for this run" in line for line in rows)
+    assert TEMPLATE in section  # the run's own template is still shown, as stored
+
+
 def test_card_of_a_single_model_run_says_one_model(db, tmp_path):
     make_run(db, rounds=6, models=("gpt-4",)).close()
     card = export_dataset("last", tmp_path / "out", store=url(db)).card
@@ -490,6 +772,7 @@ def test_card_of_a_single_model_run_says_one_model(db, tmp_path):
 
 
 # --- features in the card: load_dataset reads what the DatasetDict has ---------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "disk"])
 def test_load_dataset_of_any_export_format_gives_classlabel_labels(db, tmp_path, fmt):
@@ -522,8 +805,9 @@ def test_card_lists_every_topic_used_most_used_first_with_counts(db, tmp_path):
     section = result.card.split("## Topics")[1].split("\n## ")[0]
     table = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
     counted = [(topic.strip("| "), category, int(n.strip(" |"))) for topic, category, n in table]
-    expected = Counter((t.split(": ", 1)[1], t.split(": ", 1)[0]) for rows in result.splits.values()
-                       for r in rows for t in r.topics)
+    expected = Counter(
+        (t.split(": ", 1)[1], t.split(": ", 1)[0]) for rows in result.splits.values() for r in rows for t in r.topics
+    )
     assert {(t, c): n for t, c, n in counted} == expected
     assert [n for *_, n in counted] == sorted((n for *_, n in counted), reverse=True)
     shipped = {(t, c) for c, topics in load_topics().items() for t in topics}
@@ -533,48 +817,58 @@ def test_card_lists_every_topic_used_most_used_first_with_counts(db, tmp_path):
 
 # --- visibility on the Hub -------------------------------------------------------------------------------------------
 
+
 def hub_that_records(monkeypatch, visibility: bool | None) -> list[str]:
     """The real `upload`, with the Hub's answers to the visibility question fixed and its writes recorded."""
     from datasets import DatasetDict
     from huggingface_hub import HfApi
 
     calls: list[str] = []
-    monkeypatch.setattr(export_module, "hub_visibility", lambda repo_id, token: visibility)
+    monkeypatch.setattr(export_module.hub, "hub_visibility", lambda repo_id, token: visibility)
     monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(f"create_repo {kw['private']}"))
     monkeypatch.setattr(HfApi, "upload_file", lambda self, **kw: calls.append("upload_file"))
     monkeypatch.setattr(DatasetDict, "push_to_hub", lambda self, repo_id, **kw: calls.append("push_to_hub"))
     return calls
 
 
-@pytest.mark.parametrize(("existing", "flags", "fix"), [
-    (False, ["--private"], "drop --private"),
-    (True, [], "add --private"),
-])
+@pytest.mark.parametrize(
+    ("existing", "flags", "fix"),
+    [
+        (False, ["--private"], "drop --private"),
+        (True, [], "add --private"),
+    ],
+)
 def test_pushing_to_an_existing_repo_of_the_other_visibility_is_refused_before_uploading(
-        db, tmp_path, capsys, monkeypatch, existing, flags, fix):
+    db, tmp_path, capsys, monkeypatch, existing, flags, fix
+):
     make_run(db, rounds=4).close()
     monkeypatch.setenv("HF_TOKEN", "hf_visibility_token")
     calls = hub_that_records(monkeypatch, existing)
-    code, out, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o"), "--push", "alice/x",
-                              *flags], capsys)
+    code, out, err = run_cli(
+        ["export", "--store", url(db), "--out", str(tmp_path / "o"), "--push", "alice/x", *flags], capsys
+    )
     assert code == 2 and err.count("\n") == 1
     assert f"exists and is {'private' if existing else 'public'}" in err and fix in err and "Hub" in err
     assert calls == []  # nothing uploaded, no repository created
     assert "pushed to" not in out
 
 
-@pytest.mark.parametrize(("existing", "flags", "shown"), [
-    (None, ["--private"], "(private)"),
-    (None, [], "(public)"),
-    (False, [], "(public)"),
-    (True, ["--private"], "(private)"),
-])
+@pytest.mark.parametrize(
+    ("existing", "flags", "shown"),
+    [
+        (None, ["--private"], "(private)"),
+        (None, [], "(public)"),
+        (False, [], "(public)"),
+        (True, ["--private"], "(private)"),
+    ],
+)
 def test_push_reports_the_repositorys_real_visibility(db, tmp_path, capsys, monkeypatch, existing, flags, shown):
     make_run(db, rounds=4).close()
     monkeypatch.setenv("HF_TOKEN", "hf_visibility_token")
     calls = hub_that_records(monkeypatch, existing)
-    code, out, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o"), "--push", "alice/x",
-                              *flags], capsys)
+    code, out, err = run_cli(
+        ["export", "--store", url(db), "--out", str(tmp_path / "o"), "--push", "alice/x", *flags], capsys
+    )
     assert code == 0, err
     assert f"pushed to https://huggingface.co/datasets/alice/x {shown}" in out
     assert calls == [f"create_repo {bool(flags)}", "upload_file", "push_to_hub"]
@@ -601,10 +895,22 @@ def test_hub_visibility_reads_the_repository_and_a_missing_one_is_none(monkeypat
 
 # --- nothing to export: the hint fits the case -----------------------------------------------------------------------
 
+
 def test_a_run_with_no_cells_is_refused_without_suggesting_resume(db, tmp_path, capsys):
     store = SQLiteStore(db)
-    store.create_run(RunInfo(run_id="empty", created_at=utc_now(), seed=1, rounds=0, models=["gpt-4"],
-                             template="sentiment", template_text=TEMPLATE, topics_source="sentiment"), [])
+    store.create_run(
+        RunInfo(
+            run_id="empty",
+            created_at=utc_now(),
+            seed=1,
+            rounds=0,
+            models=["gpt-4"],
+            template="sentiment",
+            template_text=TEMPLATE,
+            topics_source="sentiment",
+        ),
+        [],
+    )
     store.close()
     code, _, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and err.count("\n") == 1
@@ -614,10 +920,31 @@ def test_a_run_with_no_cells_is_refused_without_suggesting_resume(db, tmp_path, 
 
 def test_an_unfinished_run_without_answers_suggests_resume(db, tmp_path, capsys):
     store = SQLiteStore(db)
-    info = RunInfo(run_id="waiting", created_at=utc_now(), seed=1, rounds=2, models=["gpt-4"],
-                   template="sentiment", template_text=TEMPLATE, topics_source="sentiment")
-    store.create_run(info, [Record(run_id="waiting", round=i, model="gpt-4", model_id="gpt-4", sentiment="positive",
-                                   topics=TOPICS, prompt="p") for i in range(2)])
+    info = RunInfo(
+        run_id="waiting",
+        created_at=utc_now(),
+        seed=1,
+        rounds=2,
+        models=["gpt-4"],
+        template="sentiment",
+        template_text=TEMPLATE,
+        topics_source="sentiment",
+    )
+    store.create_run(
+        info,
+        [
+            Record(
+                run_id="waiting",
+                round=i,
+                model="gpt-4",
+                model_id="gpt-4",
+                sentiment="positive",
+                topics=TOPICS,
+                prompt="p",
+            )
+            for i in range(2)
+        ],
+    )
     store.close()
     code, _, err = run_cli(["export", "--store", url(db), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "2 planned" in err and "synthgen generate --resume waiting" in err
@@ -638,25 +965,44 @@ def test_a_failed_upload_scrubs_every_secret_not_only_the_hub_token(db, tmp_path
     assert "upload failed (ConnectionError: proxy said: token=*** other=" in err
 
 
-@pytest.mark.parametrize(("protocol", "options", "few_shot"), [
-    ("llama-cpp", {"few_shot_template": "sentiment-fewshot"}, True),  # no mode: completion (local_model.mode_of)
-    ("llama-cpp", {"few_shot_template": "sentiment-fewshot", "mode": "completion"}, True),
-    ("llama-cpp", {"few_shot_template": "sentiment-fewshot", "mode": "chat"}, False),
-    ("openai-chat", {"few_shot_template": "sentiment-fewshot", "endpoint": "completions"}, True),
-    ("openai-chat", {"few_shot_template": "sentiment-fewshot"}, False),  # the chat endpoint sends the run's template
-    ("gemini", {"few_shot_template": "sentiment-fewshot", "endpoint": "completions"}, False),  # no such endpoint
-    ("openai-chat", {"endpoint": "completions"}, False),  # no template: the prompt goes as it is
-])
+@pytest.mark.parametrize(
+    ("protocol", "options", "few_shot"),
+    [
+        ("llama-cpp", {"few_shot_template": "sentiment-fewshot"}, True),  # no mode: completion (llama_cpp.mode_of)
+        ("llama-cpp", {"few_shot_template": "sentiment-fewshot", "mode": "completion"}, True),
+        ("llama-cpp", {"few_shot_template": "sentiment-fewshot", "mode": "chat"}, False),
+        ("openai-chat", {"few_shot_template": "sentiment-fewshot", "endpoint": "completions"}, True),
+        (
+            "openai-chat",
+            {"few_shot_template": "sentiment-fewshot"},
+            False,
+        ),  # the chat endpoint sends the run's template
+        ("gemini", {"few_shot_template": "sentiment-fewshot", "endpoint": "completions"}, False),  # no such endpoint
+        ("openai-chat", {"endpoint": "completions"}, False),  # no template: the prompt goes as it is
+    ],
+)
 def test_the_card_names_the_few_shot_template_exactly_where_the_adapters_send_it(protocol, options, few_shot):
+    """The plan a run stores decides (as the adapters do), and the card says what the plan says."""
     import dataclasses
 
     from synthgen.catalog import load_catalog
-    from synthgen.export import prompts_used
+    from synthgen.export.card import prompt_used
+    from synthgen.generation import plan_models
+    from synthgen.prompt import load_template
 
     spec = dataclasses.replace(load_catalog()["local-gemma"], alias="m", protocol=protocol, options=options)
-    info = RunInfo(run_id="r", created_at=utc_now(), seed=1, rounds=1, models=["m"], template="sentiment",
-                   template_text="{sentiment}", topics_source="sentiment")
-    rec = Record(run_id="r", round=0, model="m", model_id="x", sentiment="positive", topics=TOPICS, prompt="p")
-    used = prompts_used(info, [rec], {"m": spec})["m"]  # no stored body: the catalog entry decides
+    template = load_template("sentiment")
+    info = RunInfo(
+        run_id="r",
+        created_at=utc_now(),
+        seed=1,
+        rounds=1,
+        models=["m"],
+        template=template.name,
+        template_text=template.text,
+        topics_source="sentiment",
+        model_plans=plan_models([spec], template, None),
+    )
+    used = prompt_used(info, "m")
     assert (used.template == "sentiment-fewshot") is few_shot
     assert ("a few-shot completion prompt" in used.how) is few_shot

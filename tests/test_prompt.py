@@ -8,8 +8,13 @@ from synthgen.paths import data_dir
 from synthgen.prompt import load_template, load_topics, plan_run
 
 SPEC_CATEGORIES = [
-    "Contexts or Scenarios", "Intensity Modifiers", "Reasons or Causes", "Temporal Aspects",
-    "Direct and Indirect Speech", "Comparisons or Contrasts", "Cultural or Idiomatic Expressions",
+    "Contexts or Scenarios",
+    "Intensity Modifiers",
+    "Reasons or Causes",
+    "Temporal Aspects",
+    "Direct and Indirect Speech",
+    "Comparisons or Contrasts",
+    "Cultural or Idiomatic Expressions",
 ]
 
 
@@ -87,8 +92,9 @@ def test_files_that_are_not_utf8_are_one_clear_error(tmp_path):
         load_template(str(template))
 
 
-@pytest.mark.parametrize("text", ["A {sentiment:d} sentence.", "A {sentiment!x} sentence.",
-                                  "A {sentiment:=9} sentence."])
+@pytest.mark.parametrize(
+    "text", ["A {sentiment:d} sentence.", "A {sentiment!x} sentence.", "A {sentiment:=9} sentence."]
+)
 def test_a_template_that_cannot_be_filled_in_is_refused_when_loaded(tmp_path, text):
     path = tmp_path / "t.txt"
     path.write_text(text)

@@ -54,14 +54,14 @@ def bedrock(url: str | None, **config: Any):
 
 
 def invoke(client, model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    resp = client.invoke_model(modelId=model_id, body=json.dumps(body).encode(),
-                               contentType="application/json", accept="application/json")
+    resp = client.invoke_model(
+        modelId=model_id, body=json.dumps(body).encode(), contentType="application/json", accept="application/json"
+    )
     return json.loads(resp["body"].read()), resp["ResponseMetadata"]["HTTPHeaders"]
 
 
 def converse_body(text: str = PROMPT) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": [{"text": text}]}],
-            "inferenceConfig": {"maxTokens": 200}}
+    return {"messages": [{"role": "user", "content": [{"text": text}]}], "inferenceConfig": {"maxTokens": 200}}
 
 
 # --- Bedrock ------------------------------------------------------------------------------------------------
@@ -78,27 +78,32 @@ def test_invoke_model_four_families_exact_shapes(srv: ProviderServer) -> None:
     answer = completion["data"]["text"]
     assert all(t in answer for t in TOPICS)
     assert len(completion["data"]["tokens"]) == len(answer.split())
-    for name in ("x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count",
-                 "x-amzn-bedrock-invocation-latency", "x-amzn-requestid"):
+    for name in (
+        "x-amzn-bedrock-input-token-count",
+        "x-amzn-bedrock-output-token-count",
+        "x-amzn-bedrock-invocation-latency",
+        "x-amzn-requestid",
+    ):
         assert headers[name]
     assert headers["content-type"] == "application/json"
     assert int(headers["x-amzn-bedrock-output-token-count"]) == len(answer.split())
 
-    out, _ = invoke(client, "amazon.titan-text-express-v1",
-                    {"inputText": PROMPT, "textGenerationConfig": {"maxTokenCount": 2048}})
+    out, _ = invoke(
+        client, "amazon.titan-text-express-v1", {"inputText": PROMPT, "textGenerationConfig": {"maxTokenCount": 2048}}
+    )
     assert set(out) == {"inputTextTokenCount", "results"}
     [result] = out["results"]
     assert set(result) == {"tokenCount", "outputText", "completionReason"}
     assert result["completionReason"] == "FINISH" and "Coffee mug" in result["outputText"]
 
-    out, _ = invoke(client, "anthropic.claude-v2",
-                    {"prompt": f"\n\nHuman: {PROMPT}\n\nAssistant:", "max_tokens_to_sample": 200})
+    out, _ = invoke(
+        client, "anthropic.claude-v2", {"prompt": f"\n\nHuman: {PROMPT}\n\nAssistant:", "max_tokens_to_sample": 200}
+    )
     assert set(out) == {"completion", "stop_reason", "stop"}
     assert out["stop_reason"] == "stop_sequence" and out["stop"] == "\n\nHuman:"
     assert "Deep gratitude" in out["completion"]
 
-    out, _ = invoke(client, "meta.llama2-70b-chat-v1",
-                    {"prompt": f"[INST] {PROMPT} [/INST]", "max_gen_len": 200})
+    out, _ = invoke(client, "meta.llama2-70b-chat-v1", {"prompt": f"[INST] {PROMPT} [/INST]", "max_gen_len": 200})
     assert set(out) == {"generation", "prompt_token_count", "generation_token_count", "stop_reason"}
     assert out["stop_reason"] == "stop" and out["generation_token_count"] == len(out["generation"].split())
 
@@ -119,8 +124,7 @@ def test_invoke_model_validation_and_truncation(srv: ProviderServer) -> None:
 
 def test_converse_shape_and_model_id_with_colon(srv: ProviderServer) -> None:
     model_id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
-    resp = bedrock(srv.url).converse(modelId=model_id, system=[{"text": "Be brief."}],
-                                     **converse_body())
+    resp = bedrock(srv.url).converse(modelId=model_id, system=[{"text": "Be brief."}], **converse_body())
     assert resp["output"]["message"]["role"] == "assistant"
     answer = resp["output"]["message"]["content"][0]["text"]
     assert all(t in answer for t in TOPICS)
@@ -134,10 +138,17 @@ def test_converse_shape_and_model_id_with_colon(srv: ProviderServer) -> None:
     assert rec["json"]["system"] == [{"text": "Be brief."}]
 
 
-@pytest.mark.parametrize(("status", "code"), [
-    (429, "ThrottlingException"), (403, "AccessDeniedException"), (500, "InternalServerException"),
-    (503, "ServiceUnavailableException"), (400, "ValidationException"), (408, "ModelTimeoutException"),
-])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (429, "ThrottlingException"),
+        (403, "AccessDeniedException"),
+        (500, "InternalServerException"),
+        (503, "ServiceUnavailableException"),
+        (400, "ValidationException"),
+        (408, "ModelTimeoutException"),
+    ],
+)
 def test_bedrock_error_codes(srv: ProviderServer, status: int, code: str) -> None:
     srv.configure(model="ai21.j2-ultra-v1", always_status=status)
     srv.configure(model="*", always_status=None)
@@ -167,8 +178,10 @@ def test_bedrock_through_env_endpoint(provider_server: ProviderServer) -> None:
 
 def test_openai_sdk_chat_completions_embeddings_models(provider_server: ProviderServer) -> None:
     client = openai.OpenAI(max_retries=0)  # OPENAI_BASE_URL / OPENAI_API_KEY from the fixture
-    chat = client.chat.completions.create(model="gpt-4", messages=[
-        {"role": "system", "content": "You are an assistant"}, {"role": "user", "content": PROMPT}])
+    chat = client.chat.completions.create(
+        model="gpt-4",
+        messages=[{"role": "system", "content": "You are an assistant"}, {"role": "user", "content": PROMPT}],
+    )
     assert chat.object == "chat.completion" and chat.id.startswith("chatcmpl-") and chat.model == "gpt-4"
     assert chat.choices[0].finish_reason == "stop" and chat.choices[0].message.role == "assistant"
     assert all(t in chat.choices[0].message.content for t in TOPICS)
@@ -193,7 +206,11 @@ def test_openai_sdk_chat_completions_embeddings_models(provider_server: Provider
     assert floats.data[0].embedding == pytest.approx(embed_text(texts[0]))
     assert "gpt-4" in {m.id for m in client.models.list()}
     assert [r["protocol"] for r in provider_server.requests] == [
-        "openai-chat", "openai-completions", "openai-embeddings", "openai-embeddings"]
+        "openai-chat",
+        "openai-completions",
+        "openai-embeddings",
+        "openai-embeddings",
+    ]
 
 
 def test_openai_sdk_errors(srv: ProviderServer) -> None:
@@ -222,8 +239,11 @@ def test_echo_key_puts_the_request_credential_in_the_error_body(srv: ProviderSer
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
     assert "sk-echoed-secret-123456" in caught.value.body["message"]
     with httpx.Client() as http:
-        r = http.post(f"{srv.url}/v1beta/models/gemini-pro:generateContent", headers={"x-goog-api-key": "g-key-98765"},
-                      json={"contents": [{"parts": [{"text": "hi"}]}]})
+        r = http.post(
+            f"{srv.url}/v1beta/models/gemini-pro:generateContent",
+            headers={"x-goog-api-key": "g-key-98765"},
+            json={"contents": [{"parts": [{"text": "hi"}]}]},
+        )
     assert r.status_code == 401 and "g-key-98765" in r.json()["error"]["message"]
     with pytest.raises(ClientError) as bedrock_error:
         invoke(bedrock(srv.url), "ai21.j2-ultra-v1", {"prompt": "hi"})
@@ -235,8 +255,7 @@ def test_echo_key_puts_the_request_credential_in_the_error_body(srv: ProviderSer
 
 def test_gemini_generate_content_and_key_handling(provider_server: ProviderServer) -> None:
     url = f"{provider_server.url}/v1beta/models/gemini-2.5-flash:generateContent"
-    body = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
-            "generationConfig": {"maxOutputTokens": 800}}
+    body = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}], "generationConfig": {"maxOutputTokens": 800}}
     with httpx.Client() as http:
         r = http.post(url, json=body, headers={"x-goog-api-key": "test-gemini-key-123456"})
         assert r.status_code == 200
@@ -258,7 +277,11 @@ def test_gemini_generate_content_and_key_handling(provider_server: ProviderServe
         key = {"x-goog-api-key": "test-gemini-key-123456"}
         errors = [http.post(url, json=body, headers=key).json()["error"] for _ in range(4)]
         assert [(e["code"], e["status"]) for e in errors] == [
-            (429, "RESOURCE_EXHAUSTED"), (500, "INTERNAL"), (503, "UNAVAILABLE"), (400, "INVALID_ARGUMENT")]
+            (429, "RESOURCE_EXHAUSTED"),
+            (500, "INTERNAL"),
+            (503, "UNAVAILABLE"),
+            (400, "INVALID_ARGUMENT"),
+        ]
 
         leaky = http.post(url, params={"key": "test-gemini-key-123456"}, json=body)
         assert leaky.status_code == 200  # accepted like Google does, but recorded:
@@ -277,7 +300,8 @@ def test_script_order_then_random_behaviour(srv: ProviderServer) -> None:
     for _ in range(6):
         try:
             r = client.chat.completions.with_raw_response.create(
-                model="gpt-4", messages=[{"role": "user", "content": PROMPT}])
+                model="gpt-4", messages=[{"role": "user", "content": PROMPT}]
+            )
             seen.append((r.status_code, "choices" in json.loads(r.text)))
         except openai.APIStatusError as exc:
             seen.append((exc.status_code, False))
@@ -288,9 +312,13 @@ def test_script_order_then_random_behaviour(srv: ProviderServer) -> None:
 def test_probabilities_are_seeded_and_reproducible(aws_env: None) -> None:
     def run() -> list[int]:
         with ProviderServer(seed=7, p429=0.3, p500=0.2) as server, httpx.Client() as http:
-            return [http.post(f"{server.url}/v1/chat/completions",
-                              json={"model": "m", "messages": [{"role": "user", "content": "x"}]}).status_code
-                    for _ in range(60)]
+            return [
+                http.post(
+                    f"{server.url}/v1/chat/completions",
+                    json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+                ).status_code
+                for _ in range(60)
+            ]
 
     first = run()
     assert first == run()
@@ -300,9 +328,12 @@ def test_probabilities_are_seeded_and_reproducible(aws_env: None) -> None:
 def test_malformed_timeout_and_fast_shutdown(srv: ProviderServer) -> None:
     srv.configure(model="*", p_malformed=1.0)
     with httpx.Client() as http:
-        bodies = [http.post(f"{srv.url}/v1/chat/completions",
-                            json={"model": "m", "messages": [{"role": "user", "content": str(i)}]})
-                  for i in range(12)]
+        bodies = [
+            http.post(
+                f"{srv.url}/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": str(i)}]}
+            )
+            for i in range(12)
+        ]
     assert all(b.status_code == 200 for b in bodies)
     parsed = []
     for b in bodies:
@@ -317,9 +348,14 @@ def test_malformed_timeout_and_fast_shutdown(srv: ProviderServer) -> None:
     client = bedrock(srv.url, read_timeout=0.3)
     with pytest.raises(ReadTimeoutError):
         invoke(client, "ai21.j2-ultra-v1", {"prompt": PROMPT})
-    started = time.monotonic()
-    srv.stop()  # must not wait for the 30 s sleeper
-    assert time.monotonic() - started < 2
+    [sleeper] = srv.requests_for(model="ai21.j2-ultra-v1")
+    assert sleeper["outcome"] == "timeout" and sleeper["status"] is None  # still hanging after the client gave up
+    srv.stop()  # wakes the 30 s sleeper instead of waiting for it (how long that takes: bench_provider_server.py)
+    for _ in range(500):  # the sleeper's thread records it was dropped; a sleeper left asleep never would
+        if sleeper["outcome"] == "dropped":
+            break
+        time.sleep(0.01)
+    assert sleeper["outcome"] == "dropped" and sleeper["status"] is None
 
 
 def test_concurrent_slow_requests_do_not_block_each_other(srv: ProviderServer) -> None:
@@ -333,8 +369,7 @@ def test_concurrent_slow_requests_do_not_block_each_other(srv: ProviderServer) -
         conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
         try:
             for _ in range(2):  # the second request reuses the kept-alive connection
-                conn.request("POST", "/v1/chat/completions", body=body,
-                             headers={"content-type": "application/json"})
+                conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json"})
                 response = conn.getresponse()
                 response.read()
                 with lock:
@@ -342,15 +377,15 @@ def test_concurrent_slow_requests_do_not_block_each_other(srv: ProviderServer) -
         finally:
             conn.close()
 
-    started = time.monotonic()
     threads = [threading.Thread(target=one) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - started
     assert results == [200] * (2 * n)
-    assert elapsed < 3.0, elapsed  # two rounds of ~0.5 s each; serialised it would take over a minute
+    # Requests wait out their latency together, not one after another (serialised, the peak would be 1). The
+    # wall time this saves is measured in benchmarks/bench_provider_server.py, not asserted here.
+    assert srv.peak_in_flight >= n // 2, srv.peak_in_flight
     delays = [r["delay"] for r in srv.requests]
     assert all(0.4 <= d <= 0.6 for d in delays) and max(delays) - min(delays) > 0.05
 
@@ -378,8 +413,9 @@ def test_answers_are_deterministic_and_llama_chatter(srv: ProviderServer) -> Non
 
 
 def test_subprocess_server_with_control_endpoints(aws_env: None) -> None:
-    proc, url = start_subprocess_server(seed=1, latency=0.0, p429=0.0, chatter=False,
-                                        model_config={"ai21.j2-ultra-v1": {"always_status": 503}})
+    proc, url = start_subprocess_server(
+        seed=1, latency=0.0, p429=0.0, chatter=False, model_config={"ai21.j2-ultra-v1": {"always_status": 503}}
+    )
     try:
         client = bedrock(url)
         with pytest.raises(ClientError) as exc:

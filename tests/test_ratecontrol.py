@@ -1,7 +1,7 @@
 import asyncio
 import random
 
-from synthgen.ratecontrol import AIMDLimiter, Backoff, CircuitBreaker
+from synthgen.ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, RetryPolicy
 from synthgen.results import Failure, FailureKind
 
 
@@ -89,3 +89,38 @@ def test_gate_lets_retries_go_first_and_survives_cancelled_waiters():
         assert gate.free == 1
 
     asyncio.run(scenario())
+
+
+def test_retry_policy_retries_transient_failures_to_the_limit_failed_answers_once_and_the_rest_never():
+    policy = RetryPolicy(max_attempts=4, answer_missing_attempts=2)
+    throttled = Failure(FailureKind.THROTTLED, "slow down", 429)
+    assert [policy.should_retry(throttled, a) for a in range(1, 5)] == [True, True, True, False]
+    assert [policy.should_retry(Failure(FailureKind.TRANSIENT, "503", 503), a) for a in (1, 3, 4)] == [
+        True,
+        True,
+        False,
+    ]
+    missing = Failure(FailureKind.ANSWER_MISSING, "echoed a few-shot example")
+    assert [policy.should_retry(missing, a) for a in (1, 2)] == [True, False]
+    for kind in (FailureKind.INVALID_REQUEST, FailureKind.ACCESS_DENIED, FailureKind.ERROR):
+        assert not policy.should_retry(Failure(kind, "no"), 1)
+    assert not RetryPolicy(max_attempts=3, answer_missing_attempts=1).should_retry(missing, 1)
+    assert policy.delay(1, Failure(FailureKind.THROTTLED, "x", 429, retry_after=2.0)) >= 2.0
+
+
+def test_the_topic_asker_follows_the_engines_retry_policy(provider_server):
+    """Throttling is retried (and the answer used); a failed answer is not asked again; access denied never."""
+    from synthgen.catalog import load_catalog
+    from synthgen.topicmodel.asker import ModelAsker, Reply
+
+    provider_server.script("gpt-4", [429, 429])
+    asker = ModelAsker(load_catalog()["gpt-4"], attempts=3)
+    [reply] = asker.ask_many(["Name this topic: bread, oven, flour"])
+    assert isinstance(reply, Reply) and reply.text and len(provider_server.requests) == 3
+
+    provider_server.reset()
+    provider_server.script("gpt-4", ["malformed", 403])
+    missing, denied = ModelAsker(load_catalog()["gpt-4"], attempts=3, concurrency=1).ask_many(["a", "b"])
+    assert missing.text is None and missing.error.startswith("answer_missing")
+    assert denied.text is None and denied.error.startswith("access_denied (HTTP 403)")
+    assert len(provider_server.requests) == 2

@@ -13,12 +13,15 @@ def no_secrets_set(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.mark.parametrize("text", [
-    "ok\nsk-abcdefghijklmnop",  # JSON spells the newline \n: no word boundary before sk- in the JSON text
-    "Authorization: Bearer\nabcdef123456",  # nor whitespace after Bearer
-    "Authorization: bearer\tabcdef123456",
-    "see\tAIzaSyA1234567890abcdefghij",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ok\nsk-abcdefghijklmnop",  # JSON spells the newline \n: no word boundary before sk- in the JSON text
+        "Authorization: Bearer\nabcdef123456",  # nor whitespace after Bearer
+        "Authorization: bearer\tabcdef123456",
+        "see\tAIzaSyA1234567890abcdefghij",
+    ],
+)
 def test_a_key_after_a_character_json_escapes_is_redacted(text):
     value = {"error": {"message": text}}
     redacted = redact_data(value)

@@ -24,10 +24,29 @@ def known_store(path: Path) -> SQLiteStore:
     """
     store = SQLiteStore(path)
     models = {"gpt-4": "gpt-4-1106-preview", "llama2": "meta.llama2-70b-chat-v1"}
-    info = RunInfo(run_id="known", created_at=utc_now(), seed=1, rounds=20, models=list(models),
-                   template="sentiment", template_text="{sentiment}", topics_source="sentiment")
-    cells = [Record(run_id="known", round=i, model=m, model_id=mid, sentiment="positive" if i % 2 else "negative",
-                    topics=[], prompt="p") for i in range(20) for m, mid in models.items()]
+    info = RunInfo(
+        run_id="known",
+        created_at=utc_now(),
+        seed=1,
+        rounds=20,
+        models=list(models),
+        template="sentiment",
+        template_text="{sentiment}",
+        topics_source="sentiment",
+    )
+    cells = [
+        Record(
+            run_id="known",
+            round=i,
+            model=m,
+            model_id=mid,
+            sentiment="positive" if i % 2 else "negative",
+            topics=[],
+            prompt="p",
+        )
+        for i in range(20)
+        for m, mid in models.items()
+    ]
     store.create_run(info, cells)
     for cell in cells:
         if cell.model == "gpt-4":
@@ -101,8 +120,9 @@ def test_plots_are_written_as_non_empty_pngs(db, tmp_path, capsys):
     code, out, err = run_cli(["stats", "--store", db, "--plots", str(plots)], capsys)
     assert code == 0, err
     written = sorted(p.name for p in plots.iterdir())
-    assert written == sorted(PLOTS.values()) == ["answers_per_model.png", "latency_per_model.png",
-                                                  "sentiment_split.png"]
+    assert (
+        written == sorted(PLOTS.values()) == ["answers_per_model.png", "latency_per_model.png", "sentiment_split.png"]
+    )
     for name in written:
         data = (plots / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 5_000
@@ -111,10 +131,20 @@ def test_plots_are_written_as_non_empty_pngs(db, tmp_path, capsys):
 
 def test_plots_of_a_run_without_answers_are_still_written(tmp_path):
     store = SQLiteStore(tmp_path / "e.db")
-    info = RunInfo(run_id="empty", created_at=utc_now(), seed=1, rounds=1, models=["gpt-4"], template="t",
-                   template_text="t", topics_source="s")
-    store.create_run(info, [Record(run_id="empty", round=0, model="gpt-4", model_id="gpt-4", sentiment="positive",
-                                   topics=[], prompt="p")])
+    info = RunInfo(
+        run_id="empty",
+        created_at=utc_now(),
+        seed=1,
+        rounds=1,
+        models=["gpt-4"],
+        template="t",
+        template_text="t",
+        topics_source="s",
+    )
+    store.create_run(
+        info,
+        [Record(run_id="empty", round=0, model="gpt-4", model_id="gpt-4", sentiment="positive", topics=[], prompt="p")],
+    )
     stats = run_stats("empty", store=store)
     paths = plot_stats(stats, tmp_path / "plots")
     assert len(paths) == 3 and all(p.stat().st_size > 0 for p in paths)
@@ -158,10 +188,20 @@ def test_the_all_cost_is_marked_partial_when_some_models_have_no_prices(db, caps
 
 def test_the_all_cost_is_plain_when_every_model_has_prices(tmp_path, capsys):
     store = SQLiteStore(tmp_path / "p.db")
-    info = RunInfo(run_id="priced", created_at=utc_now(), seed=1, rounds=2, models=["gpt-4"],
-                   template="sentiment", template_text="{sentiment}", topics_source="sentiment")
-    cells = [Record(run_id="priced", round=i, model="gpt-4", model_id="gpt-4", sentiment="positive", topics=[],
-                    prompt="p") for i in range(2)]
+    info = RunInfo(
+        run_id="priced",
+        created_at=utc_now(),
+        seed=1,
+        rounds=2,
+        models=["gpt-4"],
+        template="sentiment",
+        template_text="{sentiment}",
+        topics_source="sentiment",
+    )
+    cells = [
+        Record(run_id="priced", round=i, model="gpt-4", model_id="gpt-4", sentiment="positive", topics=[], prompt="p")
+        for i in range(2)
+    ]
     store.create_run(info, cells)
     for cell in cells:
         cell.status, cell.text, cell.latency_s, cell.input_tokens, cell.output_tokens = "ok", "t", 1.0, 100, 10

@@ -23,8 +23,11 @@ VOCAB = {
 
 def separated_rows(per_group: int = 8) -> list[dict]:
     rng = random.Random(0)
-    return [{"id": f"{g}-{i}", "text": " ".join(rng.sample(words, 6)), "model": ["m1", "m2"][i % 2]}
-            for g, words in VOCAB.items() for i in range(per_group)]
+    return [
+        {"id": f"{g}-{i}", "text": " ".join(rng.sample(words, 6)), "model": ["m1", "m2"][i % 2]}
+        for g, words in VOCAB.items()
+        for i in range(per_group)
+    ]
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
@@ -61,14 +64,20 @@ def test_no_source_is_an_error(capsys):
 
 
 def test_two_sources_are_an_error(capsys, jsonl, tmp_path):
-    fails_with(["--input", str(jsonl), "--dataset", str(tmp_path)], capsys,
-               "give one source of texts, not --input and --dataset")
+    fails_with(
+        ["--input", str(jsonl), "--dataset", str(tmp_path)],
+        capsys,
+        "give one source of texts, not --input and --dataset",
+    )
     fails_with(["--run", "last", "--input", str(jsonl)], capsys, "not --run and --input")
 
 
 def test_missing_text_column_names_the_columns_there_are(capsys, jsonl):
-    fails_with(["--input", str(jsonl), "--text-column", "body"], capsys,
-               f"{jsonl}: no column 'body' (columns: id, model, text); choose one with --text-column")
+    fails_with(
+        ["--input", str(jsonl), "--text-column", "body"],
+        capsys,
+        f"{jsonl}: no column 'body' (columns: id, model, text); choose one with --text-column",
+    )
 
 
 def test_empty_file_is_an_error(capsys, tmp_path):
@@ -81,18 +90,24 @@ def test_empty_file_is_an_error(capsys, tmp_path):
 
 
 def test_k_larger_than_the_number_of_texts_is_an_error(capsys, jsonl):
-    fails_with(["--input", str(jsonl), "--k", "99"], capsys,
-               "--k 99 is larger than the number of texts (24); give a smaller k or --k auto")
+    fails_with(
+        ["--input", str(jsonl), "--k", "99"],
+        capsys,
+        "--k 99 is larger than the number of texts (24); give a smaller k or --k auto",
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--k", "five"], "--k five: give a whole number of topics or 'auto'"),
-    (["--k", "0"], "--k 0: give at least 1"),
-    (["--plot", "map.xyz"], "--plot map.xyz: unknown image type '.xyz'; end the name with .png, .svg, .pdf or"),
-    (["--plot", "map"], "--plot map: unknown image type '(no suffix)'"),
-    (["--label-param", "temperature=0"], "--label-param needs --labeler MODEL"),
-    (["--labeler", "no-such-model"], "unknown model 'no-such-model'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--k", "five"], "--k five: give a whole number of topics or 'auto'"),
+        (["--k", "0"], "--k 0: give at least 1"),
+        (["--plot", "map.xyz"], "--plot map.xyz: unknown image type '.xyz'; end the name with .png, .svg, .pdf or"),
+        (["--plot", "map"], "--plot map: unknown image type '(no suffix)'"),
+        (["--label-param", "temperature=0"], "--label-param needs --labeler MODEL"),
+        (["--labeler", "no-such-model"], "unknown model 'no-such-model'"),
+    ],
+)
 def test_bad_options_are_errors(capsys, jsonl, args, message):
     fails_with(["--input", str(jsonl), *args], capsys, message)
 
@@ -158,7 +173,8 @@ def test_dataset_reads_every_split(capsys, tmp_path):
 
     rows = [{"text": r["text"], "label": 0} for r in separated_rows()]
     DatasetDict({"train": Dataset.from_list(rows[:16]), "test": Dataset.from_list(rows[16:])}).save_to_disk(
-        str(tmp_path / "ds"))
+        str(tmp_path / "ds")
+    )
     code, out, _ = run_cli(["--dataset", str(tmp_path / "ds"), "--k", "3", "--json"], capsys)
     assert code == 0
     report = json.loads(out)
@@ -169,8 +185,10 @@ def test_dataset_reads_every_split(capsys, tmp_path):
 def test_dataset_in_the_export_shape_names_ids_and_models(capsys, tmp_path):
     from datasets import Dataset, DatasetDict
 
-    rows = [{"text": r["text"], "labels": 1, "model": r["model"], "record_id": f"run/{i:06d}/{r['model']}"}
-            for i, r in enumerate(separated_rows())]
+    rows = [
+        {"text": r["text"], "labels": 1, "model": r["model"], "record_id": f"run/{i:06d}/{r['model']}"}
+        for i, r in enumerate(separated_rows())
+    ]
     DatasetDict({"train": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "export"))
     code, out, _ = run_cli(["--dataset", str(tmp_path / "export"), "--json"], capsys)
     assert code == 0
@@ -183,8 +201,16 @@ def make_run(tmp_path) -> str:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     rows = separated_rows()
     with open_store(url) as store:
-        run = RunInfo(run_id="r1", created_at="2026-01-01T00:00:00+00:00", seed=0, rounds=12, models=["m1", "m2"],
-                      template="sentiment", template_text="", topics_source="")
+        run = RunInfo(
+            run_id="r1",
+            created_at="2026-01-01T00:00:00+00:00",
+            seed=0,
+            rounds=12,
+            models=["m1", "m2"],
+            template="sentiment",
+            template_text="",
+            topics_source="",
+        )
         cells = [Record("r1", i // 2, r["model"], r["model"], "positive", [], "p") for i, r in enumerate(rows)]
         store.create_run(run, cells)
         for cell, row in zip(cells, rows, strict=True):
@@ -192,8 +218,10 @@ def make_run(tmp_path) -> str:
             store.put_record(cell)
         failed = Record("r1", 99, "m1", "m1", "negative", [], "p", status="failed", failure_kind="throttled")
         store.put_record(failed)
-        store.put_cleaned([CleanedText(c.id, "r1", c.model, row["text"]) for c, row in zip(cells, rows, strict=True)]
-                          [:-1] + [CleanedText(cells[-1].id, "r1", cells[-1].model, None, reason="no sentence")])
+        store.put_cleaned(
+            [CleanedText(c.id, "r1", c.model, row["text"]) for c, row in zip(cells, rows, strict=True)][:-1]
+            + [CleanedText(cells[-1].id, "r1", cells[-1].model, None, reason="no sentence")]
+        )
     return url
 
 
@@ -217,8 +245,17 @@ def test_terminal_table_shows_labels_sizes_keywords_examples_and_models(capsys, 
     assert code == 0
     assert "3 topics in 23 texts from run r1" in out
     assert "given with --k 3" in out
-    for header in ("label", "size", "keywords", "examples", "per model", "near-dup", "repeats", "unique",
-                   "shared with"):
+    for header in (
+        "label",
+        "size",
+        "keywords",
+        "examples",
+        "per model",
+        "near-dup",
+        "repeats",
+        "unique",
+        "shared with",
+    ):
         assert header in out
     assert "(keywords)" in out and "- " in out
 
@@ -231,8 +268,10 @@ def test_k_auto_table_shows_the_scores_that_chose_k(capsys, jsonl):
 
 def test_labeler_from_the_catalog_names_the_topics(capsys, jsonl, provider_server):
     provider_server.configure(model="gpt-4o-mini", answer="Topic: Things outdoors\n(and more)")
-    code, out, _ = run_cli(["--input", str(jsonl), "--k", "3", "--labeler", "gpt-4o-mini",
-                            "--label-param", "temperature=0", "--json"], capsys)
+    code, out, _ = run_cli(
+        ["--input", str(jsonl), "--k", "3", "--labeler", "gpt-4o-mini", "--label-param", "temperature=0", "--json"],
+        capsys,
+    )
     assert code == 0
     report = json.loads(out)
     assert report["labeler"] == "gpt-4o-mini"
@@ -252,8 +291,7 @@ def test_minilm_names_the_hand_written_groups(capsys):
     assert {"goal", "rain", "code"} <= keywords
 
 
-@pytest.mark.parametrize(("name", "magic"), [("map.jpg", b"\xff\xd8\xff"), ("map.svg", b"<?xml"),
-                                            ("map.pdf", b"%PDF")])
+@pytest.mark.parametrize(("name", "magic"), [("map.jpg", b"\xff\xd8\xff"), ("map.svg", b"<?xml"), ("map.pdf", b"%PDF")])
 def test_the_map_is_written_in_any_image_type_the_clean_plot_accepts(capsys, jsonl, tmp_path, name, magic):
     code, _, err = run_cli(["--input", str(jsonl), "--k", "3", "--plot", str(tmp_path / name)], capsys)
     assert code == 0, err
@@ -268,8 +306,9 @@ def test_every_plot_type_accepted_is_one_matplotlib_writes():
     assert set(PLOT_FORMATS) <= set(FigureCanvasAgg.get_supported_filetypes())
 
 
-def test_a_map_path_that_cannot_be_written_is_refused_before_the_texts_are_clustered(capsys, jsonl, tmp_path,
-                                                                                     monkeypatch):
+def test_a_map_path_that_cannot_be_written_is_refused_before_the_texts_are_clustered(
+    capsys, jsonl, tmp_path, monkeypatch
+):
     from synthgen.topicmodel import TopicModel
 
     def no_fit(self, *args, **kwargs):
@@ -278,8 +317,11 @@ def test_a_map_path_that_cannot_be_written_is_refused_before_the_texts_are_clust
     monkeypatch.setattr(TopicModel, "fit", no_fit)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    fails_with(["--input", str(jsonl), "--plot", str(blocker / "maps" / "map.png")], capsys,
-               f"--plot {blocker / 'maps' / 'map.png'}: cannot create it: {blocker} is not a folder")
+    fails_with(
+        ["--input", str(jsonl), "--plot", str(blocker / "maps" / "map.png")],
+        capsys,
+        f"--plot {blocker / 'maps' / 'map.png'}: cannot create it: {blocker} is not a folder",
+    )
     folder = tmp_path / "map.png"
     folder.mkdir()
     fails_with(["--input", str(jsonl), "--plot", str(folder)], capsys, f"--plot {folder}: is a folder")
@@ -291,8 +333,11 @@ def test_a_read_only_map_folder_is_refused_before_the_fit(capsys, jsonl, tmp_pat
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        fails_with(["--input", str(jsonl), "--plot", str(locked / "map.png")], capsys,
-                   f"--plot {locked / 'map.png'}: cannot write to {locked} (Permission denied)")
+        fails_with(
+            ["--input", str(jsonl), "--plot", str(locked / "map.png")],
+            capsys,
+            f"--plot {locked / 'map.png'}: cannot write to {locked} (Permission denied)",
+        )
     finally:
         locked.chmod(0o700)
 
@@ -311,8 +356,9 @@ def test_weak_structure_warning_is_one_line_in_the_table_and_in_json(capsys, tmp
 
 
 def test_per_model_table_shows_repeats_within_a_model(capsys, tmp_path):
-    rows = separated_rows() + [{"id": f"r{i}", "text": "yacht mast harbour anchor keel regatta", "model": "m3"}
-                               for i in range(3)]
+    rows = separated_rows() + [
+        {"id": f"r{i}", "text": "yacht mast harbour anchor keel regatta", "model": "m3"} for i in range(3)
+    ]
     path = tmp_path / "rep.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     code, out, _ = run_cli(["--input", str(path), "--k", "3", "--json"], capsys)
@@ -322,3 +368,14 @@ def test_per_model_table_shows_repeats_within_a_model(capsys, tmp_path):
     row = next(line for line in out.splitlines() if line.startswith("│ m3"))
     cells = [c.strip() for c in row.split("│")[1:-1]]
     assert cells[1] == "3" and cells[-3] == "2" and cells[-2] != "100%"  # texts, repeats, unique
+
+
+def test_the_command_reports_what_synthgen_topics_returns_and_says_what_it_embeds(capsys, jsonl):
+    import synthgen.api as api
+
+    code, out, err = run_cli(["--input", str(jsonl), "--k", "3", "--json"], capsys)
+    assert code == 0
+    assert f"24 texts from {jsonl}; embedding with tfidf…" in err
+    lines = []
+    report = api.topics(file=jsonl, k=3, progress=lines.append)
+    assert json.loads(out) == report.to_dict() and lines == [f"24 texts from {jsonl}; embedding with tfidf…"]

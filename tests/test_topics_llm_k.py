@@ -22,16 +22,24 @@ from synthgen.catalog import load_catalog
 from synthgen.embed import get_embedder
 from synthgen.topicmodel import Document, ModelAsker, TopicModel
 
-SUPER = {"food": "kitchen recipe flavour dinner chef meal".split(),
-         "sport": "match player season coach team score".split()}
-SUB = {("food", "baking"): "oven flour dough".split(), ("food", "grilling"): "charcoal skewer barbecue".split(),
-       ("sport", "tennis"): "racket serve volley".split(), ("sport", "rowing"): "oar boat crew".split()}
+SUPER = {
+    "food": "kitchen recipe flavour dinner chef meal".split(),
+    "sport": "match player season coach team score".split(),
+}
+SUB = {
+    ("food", "baking"): "oven flour dough".split(),
+    ("food", "grilling"): "charcoal skewer barbecue".split(),
+    ("sport", "tennis"): "racket serve volley".split(),
+    ("sport", "rowing"): "oar boat crew".split(),
+}
 
 
-FLAT = {"astronomy": "planet star galaxy telescope orbit comet nebula asteroid".split(),
-        "gardening": "tulip compost seedling pruning soil mulch hedge watering".split(),
-        "sailing": "yacht mast harbour anchor keel regatta sail tide".split(),
-        "chess": "bishop rook checkmate gambit pawn endgame castling knight".split()}
+FLAT = {
+    "astronomy": "planet star galaxy telescope orbit comet nebula asteroid".split(),
+    "gardening": "tulip compost seedling pruning soil mulch hedge watering".split(),
+    "sailing": "yacht mast harbour anchor keel regatta sail tide".split(),
+    "chess": "bishop rook checkmate gambit pawn endgame castling knight".split(),
+}
 
 
 def flat_groups(per_group: int = 10, seed: int = 0) -> list[tuple[str, str]]:
@@ -57,10 +65,14 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = body["messages"][-1]["content"]
         self.server.prompts.append(prompt)
         status, answer = self.server.answer(prompt)
-        payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
-                   "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                                "finish_reason": "stop"}],
-                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        payload = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "m"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
         if status != 200:
             payload = {"error": {"message": "refused", "type": "invalid_request_error"}}
         data = json.dumps(payload).encode()

@@ -1,46 +1,52 @@
-"""One adapter per wire protocol; `Adapters` hands out one shared instance of each for a run."""
+"""One adapter per wire protocol; `Adapters` hands out one shared instance of each for a run.
+
+Which class speaks which protocol is the registry's (`synthgen.protocols`); this package only looks it up.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import protocols
 from ..catalog import ModelSpec
 from ..errors import UserError
 from .base import Adapter, ProviderError, build_body, get_path, parse_answer
 
-__all__ = ["Adapter", "Adapters", "ProviderError", "build_body", "get_path", "parse_answer", "adapter_class",
-           "check_config", "credentials_status"]
+if TYPE_CHECKING:
+    from ..prompt import Template
+
+__all__ = [
+    "Adapter",
+    "Adapters",
+    "ProviderError",
+    "build_body",
+    "get_path",
+    "parse_answer",
+    "adapter_class",
+    "check_config",
+    "credentials_status",
+    "received_template",
+]
 
 
-def adapter_class(protocol: str) -> type[Adapter]:
-    if protocol == "bedrock-invoke":
-        from .bedrock_invoke import BedrockInvokeAdapter
-        return BedrockInvokeAdapter
-    if protocol == "bedrock-converse":
-        from .bedrock_converse import BedrockConverseAdapter
-        return BedrockConverseAdapter
-    if protocol == "gemini":
-        from .gemini import GeminiAdapter
-        return GeminiAdapter
-    if protocol == "openai-chat":
-        from .openai_chat import OpenAIChatAdapter
-        return OpenAIChatAdapter
-    if protocol == "llama-cpp":
-        try:
-            from .llama_cpp import LlamaCppAdapter
-        except ImportError as exc:
-            from ..local_model import install_hint
+def adapter_class(protocol: str, *, check_extra: bool = True) -> type[Adapter]:
+    """The registry's adapter for a protocol; a missing optional extra is a UserError with its install hint
+    (unless `check_extra` is off: then only the adapter's own module is imported)."""
+    return protocols.adapter_class(protocol, check_extra=check_extra)
 
-            raise UserError(install_hint("the in-process llama.cpp protocol")) from exc
-        return LlamaCppAdapter
-    raise UserError(f"unknown protocol '{protocol}'")
+
+def received_template(spec: ModelSpec) -> Template | None:
+    """The template an entry's prompt is built from when it is not the run's own (a base model's few-shot
+    template), else None, as its adapter decides. Works without the protocol's optional extra."""
+    return adapter_class(spec.protocol, check_extra=False).received_template(spec)
 
 
 class Adapters:
     """One adapter per protocol for the life of a run, sharing connection pools across that protocol's models."""
 
-    def __init__(self, *, max_connections: int = 64, timeout: float = 120.0,
-                 per_protocol: dict[str, int] | None = None):
+    def __init__(
+        self, *, max_connections: int = 64, timeout: float = 120.0, per_protocol: dict[str, int] | None = None
+    ):
         # Pools sized to what can be in flight per protocol: connection pools scan their connections per request.
         self._opts: dict[str, Any] = {"max_connections": max_connections, "timeout": timeout}
         self._per_protocol = per_protocol or {}
@@ -54,6 +60,7 @@ class Adapters:
             kwargs["max_connections"] = self._per_protocol.get(spec.protocol, self._opts["max_connections"])
             if spec.protocol.startswith("bedrock-"):
                 from ._aws import BedrockRuntime
+
                 if self._runtime is None:
                     bedrock = sum(n for p, n in self._per_protocol.items() if p.startswith("bedrock-"))
                     self._runtime = BedrockRuntime(bedrock or self._opts["max_connections"], self._opts["timeout"])

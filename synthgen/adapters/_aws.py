@@ -15,12 +15,28 @@ from ..results import FailureKind
 from .base import Adapter, ProviderError, retry_after_seconds
 
 # Codes Bedrock uses, by what a caller should do about them.
-_THROTTLE = {"ThrottlingException", "TooManyRequestsException", "ModelNotReadyException",
-             "ServiceQuotaExceededException", "ProvisionedThroughputExceededException"}
-_TRANSIENT = {"InternalServerException", "ServiceUnavailableException", "ModelTimeoutException",
-              "ModelStreamErrorException", "InternalFailure", "ServiceUnavailable"}
-_DENIED = {"AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
-           "ExpiredTokenException", "MissingAuthenticationTokenException"}
+_THROTTLE = {
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ModelNotReadyException",
+    "ServiceQuotaExceededException",
+    "ProvisionedThroughputExceededException",
+}
+_TRANSIENT = {
+    "InternalServerException",
+    "ServiceUnavailableException",
+    "ModelTimeoutException",
+    "ModelStreamErrorException",
+    "InternalFailure",
+    "ServiceUnavailable",
+}
+_DENIED = {
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "MissingAuthenticationTokenException",
+}
 
 
 def aws_credentials_present() -> bool:
@@ -32,8 +48,10 @@ def aws_credentials_present() -> bool:
         return False
 
 
-AWS_HINT = ("set AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and AWS_REGION; "
-            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME points at another endpoint")
+AWS_HINT = (
+    "set AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and AWS_REGION; "
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME points at another endpoint"
+)
 
 
 def _region() -> tuple[str, str]:
@@ -65,8 +83,14 @@ def make_client(max_connections: int, timeout: float) -> Any:
     )
 
 
-_CONFIG_VARS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL",
-                "AWS_PROFILE", "AWS_CONFIG_FILE")
+_CONFIG_VARS = (
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+)
 
 
 def check_bedrock_config() -> None:
@@ -78,27 +102,33 @@ def check_bedrock_config() -> None:
 def _check_bedrock_config(_env: tuple[str | None, ...]) -> None:  # cached per configuration: a client is not free
     from botocore.exceptions import BotoCoreError, InvalidRegionError
 
-    endpoint_var = next((n for n in ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL") if os.environ.get(n)),
-                        None)
+    endpoint_var = next(
+        (n for n in ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL") if os.environ.get(n)), None
+    )
     endpoint_where = f"{endpoint_var} {os.environ[endpoint_var]!r}" if endpoint_var else "the AWS config's endpoint_url"
     try:
         client = make_client(1, 10.0)
     except InvalidRegionError:
         region, where = _region()
-        raise UserError(f"{where} {region!r} is not an AWS region name; set AWS_REGION to one such as us-east-1"
-                        ) from None
+        raise UserError(
+            f"{where} {region!r} is not an AWS region name; set AWS_REGION to one such as us-east-1"
+        ) from None
     except BotoCoreError as exc:
         raise UserError(f"cannot set up the Bedrock client ({exc}); {AWS_HINT}") from None
     except ValueError as exc:  # botocore: "Invalid endpoint: ..."
-        raise UserError(f"{endpoint_where} is not a URL ({exc}); set it to e.g. http://127.0.0.1:8080, or unset "
-                        "it for the AWS endpoint") from None
+        raise UserError(
+            f"{endpoint_where} is not a URL ({exc}); set it to e.g. http://127.0.0.1:8080, or unset "
+            "it for the AWS endpoint"
+        ) from None
     try:
         scheme = client.meta.endpoint_url.partition("://")[0].lower()
     finally:
         client.close()
     if scheme not in ("http", "https"):
-        raise UserError(f"{endpoint_where} is not an http(s) URL; set it to e.g. http://127.0.0.1:8080, or unset "
-                        "it for the AWS endpoint")
+        raise UserError(
+            f"{endpoint_where} is not an http(s) URL; set it to e.g. http://127.0.0.1:8080, or unset "
+            "it for the AWS endpoint"
+        )
 
 
 class BedrockRuntime:
@@ -117,8 +147,9 @@ class BedrockRuntime:
                 try:
                     self._client = make_client(self._max_connections, self._timeout)
                 except ValueError as exc:  # a bad region or endpoint (check_config says so before a run)
-                    raise ProviderError(FailureKind.INVALID_REQUEST,
-                                        f"cannot set up the Bedrock client: {type(exc).__name__}: {exc}") from None
+                    raise ProviderError(
+                        FailureKind.INVALID_REQUEST, f"cannot set up the Bedrock client: {type(exc).__name__}: {exc}"
+                    ) from None
             return self._client
 
     async def run(self, fn_name: str, **kwargs: Any) -> dict[str, Any]:

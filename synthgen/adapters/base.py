@@ -12,13 +12,12 @@ from urllib.parse import urlsplit
 
 from ..catalog import ModelSpec, deep_merge
 from ..errors import UserError
-from ..local_model import echo_failure, sends_fewshot
 from ..results import CallResult, Failure, FailureKind, Usage, kind_for_status
 from ..secrets import redact, redact_data
 from ..text import shorten
 
 if TYPE_CHECKING:
-    from ..prompt import RoundPlan
+    from ..prompt import RoundPlan, Template
 
 _MISSING = object()
 
@@ -26,8 +25,15 @@ _MISSING = object()
 class ProviderError(Exception):
     """Raised inside an adapter's `_send` when the provider answered with an error or could not be reached."""
 
-    def __init__(self, kind: FailureKind, message: str, *, status: int | None = None,
-                 retry_after: float | None = None, raw: Any = None):
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        raw: Any = None,
+    ):
         super().__init__(message)
         # not redacted here: Adapter.call, the only place that catches it, redacts it (the model's key too)
         self.failure = Failure(kind=kind, message=message, status=status, retry_after=retry_after)
@@ -93,8 +99,9 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def parse_answer(spec: ModelSpec, raw: Any, headers: Mapping[str, str] | None = None
-                 ) -> tuple[str | None, str | None, Usage, Failure | None]:
+def parse_answer(
+    spec: ModelSpec, raw: Any, headers: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None, Usage, Failure | None]:
     """Text, finish reason and usage by the table's paths; a missing or non-text answer is a failure, never text."""
     usage = Usage(
         input_tokens=_as_int(get_path(raw, spec.usage_input, headers)) if spec.usage_input else None,
@@ -105,8 +112,10 @@ def parse_answer(spec: ModelSpec, raw: Any, headers: Mapping[str, str] | None = 
     text = get_path(raw, spec.answer_path, headers)
     if text is _MISSING or not isinstance(text, str):
         shape = sorted(raw)[:8] if isinstance(raw, Mapping) else type(raw).__name__
-        failure = Failure(FailureKind.ANSWER_MISSING,
-                          f"answer path '{spec.answer_path}' not found in the response (top-level keys: {shape})")
+        failure = Failure(
+            FailureKind.ANSWER_MISSING,
+            f"answer path '{spec.answer_path}' not found in the response (top-level keys: {shape})",
+        )
         return None, finish, usage, failure
     if not text.strip():  # an empty answer is no sentence: never stored as one
         return None, finish, usage, Failure(FailureKind.ANSWER_MISSING, f"empty answer (finish reason: {finish})")
@@ -122,12 +131,32 @@ class Adapter(ABC):
         self.max_connections = max_connections
         self.timeout = timeout
 
-    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
-                   round: RoundPlan | None = None) -> dict[str, Any]:
+    def build_body(
+        self,
+        spec: ModelSpec,
+        prompt: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        round: RoundPlan | None = None,
+        attempt: int = 0,
+    ) -> dict[str, Any]:
         """The request body. `round` is the round the prompt was rendered from (None for a one-off prompt): an
         adapter that must build its own prompt from the round's sentiment and topics (a base model's few-shot
-        completion) reads it; the others ignore it."""
+        completion) reads it; the others ignore it. `attempt` counts the cell's earlier tries (from the journal,
+        so across resumes): an adapter that seeds its draws offsets the seed by it, so a retry is another draw."""
         return build_body(spec, prompt, params)
+
+    @classmethod
+    def received_template(cls, spec: ModelSpec) -> Template | None:
+        """The template this entry's prompt is built from when it is not the run's own (a base model's few-shot
+        template), else None: the run's template, inside the entry's `prompt_format`. What the run records as the
+        template each model received, and what a dataset card names."""
+        return None
+
+    def check_answer(self, spec: ModelSpec, text: str | None, round: RoundPlan | None) -> Failure | None:
+        """A protocol's own test of an answer the table's paths found: a Failure makes it a failed answer (never
+        stored as text), which the engine retries like any answer_missing. None by default."""
+        return None
 
     @abstractmethod
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
@@ -160,8 +189,10 @@ class Adapter(ABC):
             where = spec.base_url_env
         else:
             where = f"{spec.source}: models.{spec.alias}.base_url"
-        raise UserError(f"{where} is {url!r}, not an http(s) URL; set it to e.g. http://127.0.0.1:8080/v1, "
-                        "or unset it for the provider's own endpoint")
+        raise UserError(
+            f"{where} is {url!r}, not an http(s) URL; set it to e.g. http://127.0.0.1:8080/v1, "
+            "or unset it for the provider's own endpoint"
+        )
 
     async def prepare(self, spec: ModelSpec) -> ModelSpec:
         """Before a body is built: whatever this protocol must do first (load a model), and the spec to use.
@@ -169,8 +200,15 @@ class Adapter(ABC):
         Runs inside `call`'s error handling, so what it raises becomes this call's typed failure."""
         return spec
 
-    async def call(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
-                   round: RoundPlan | None = None) -> CallResult:
+    async def call(
+        self,
+        spec: ModelSpec,
+        prompt: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        round: RoundPlan | None = None,
+        attempt: int = 0,
+    ) -> CallResult:
         """One request, as a typed result; never raises for what the provider, the SDK or the adapter did.
 
         This is where a call's raw response and failure message are redacted (the model's own key included)
@@ -183,15 +221,13 @@ class Adapter(ABC):
         usage = Usage()
         try:
             spec = await self.prepare(spec)
-            body = self.build_body(spec, prompt, params, round=round)
+            body = self.build_body(spec, prompt, params, round=round, attempt=attempt)
             started = time.perf_counter()
             raw, headers = await self._send(spec, body)
             latency = time.perf_counter() - started
             text, finish, usage, failure = parse_answer(spec, raw, headers)
-            if failure is None and sends_fewshot(spec) and (echo := echo_failure(spec, text, round)):
-                # A copy of a worked example is not a new sentence: a failed answer, which the engine retries
-                # (the next attempt of the round draws with another seed, see local_model.Attempts).
-                text, failure = None, Failure(FailureKind.ANSWER_MISSING, echo)
+            if failure is None and (failure := self.check_answer(spec, text, round)) is not None:
+                text = None
         except ProviderError as exc:
             latency, raw, failure = time.perf_counter() - started, exc.raw, exc.failure
         except UserError as exc:  # configuration only this call could find out about (a GGUF that won't load)
@@ -200,9 +236,17 @@ class Adapter(ABC):
             return error_result(spec, body, exc, time.perf_counter() - started)
         if failure is not None:
             failure = dataclasses.replace(failure, message=shorten(redact(failure.message, secret)))
-        return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=latency,
-                          text=text, raw=redact_data(raw, secret), usage=usage, finish_reason=finish,
-                          failure=failure)
+        return CallResult(
+            model=spec.alias,
+            model_id=spec.model_id,
+            request_body=body,
+            latency_s=latency,
+            text=text,
+            raw=redact_data(raw, secret),
+            usage=usage,
+            finish_reason=finish,
+            failure=failure,
+        )
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -219,5 +263,10 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
 def error_result(spec: ModelSpec, body: dict[str, Any], exc: BaseException, latency_s: float = 0.0) -> CallResult:
     """The typed failure for an exception nobody expected: kind `error`, one redacted line naming its type."""
     message = shorten(redact(f"{type(exc).__name__}: {exc}", (spec.api_key() or "",)))
-    return CallResult(model=spec.alias, model_id=spec.model_id, request_body=body, latency_s=latency_s,
-                      failure=Failure(FailureKind.ERROR, message))
+    return CallResult(
+        model=spec.alias,
+        model_id=spec.model_id,
+        request_body=body,
+        latency_s=latency_s,
+        failure=Failure(FailureKind.ERROR, message),
+    )

@@ -13,8 +13,15 @@ from .base import build_body
 class BedrockConverseAdapter(BedrockAdapter):
     protocol = "bedrock-converse"
 
-    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
-                   round: Any = None) -> dict[str, Any]:
+    def build_body(
+        self,
+        spec: ModelSpec,
+        prompt: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        round: Any = None,
+        attempt: int = 0,
+    ) -> dict[str, Any]:
         body = build_body(spec, prompt, params)
         if spec.system and "system" not in body:
             body["system"] = [{"text": spec.system}]

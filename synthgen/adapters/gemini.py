@@ -44,14 +44,21 @@ class GeminiAdapter(Adapter):
             data = None
         if response.status_code >= 400:
             error = data.get("error") if isinstance(data, dict) else None  # a proxy may send {"error": "text"}
-            detail = (error.get("message", "") if isinstance(error, dict) else str(error) if error
-                      else response.text[:200])
-            raise ProviderError.from_status(response.status_code, f"HTTP {response.status_code}: {detail}",
-                                            retry_after=retry_after_seconds(response.headers),
-                                            raw=data if data is not None else response.text[:2000])
+            detail = (
+                error.get("message", "") if isinstance(error, dict) else str(error) if error else response.text[:200]
+            )
+            raise ProviderError.from_status(
+                response.status_code,
+                f"HTTP {response.status_code}: {detail}",
+                retry_after=retry_after_seconds(response.headers),
+                raw=data if data is not None else response.text[:2000],
+            )
         if data is None:
-            raise ProviderError(FailureKind.ANSWER_MISSING, f"response body is not JSON: {response.text[:120]!r}",
-                                raw=response.text[:2000])
+            raise ProviderError(
+                FailureKind.ANSWER_MISSING,
+                f"response body is not JSON: {response.text[:120]!r}",
+                raw=response.text[:2000],
+            )
         return data, response.headers
 
     @classmethod

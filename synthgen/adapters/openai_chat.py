@@ -1,8 +1,8 @@
 """OpenAI chat completions through the openai SDK; serves OpenAI and every OpenAI-compatible server.
 
 `options.endpoint = "completions"` switches an entry to the plain /v1/completions endpoint (llama.cpp, llamafile);
-there `options.few_shot_template` builds a base model's few-shot prompt from the round (as in llama-cpp), a copy of
-a worked example is a failed answer, and a retried round is sent with another seed.
+there `options.few_shot_template` builds a base model's few-shot prompt from the round (as in llama-cpp, see
+`adapters.fewshot`), a copy of a worked example is a failed answer, and a retried round is sent with another seed.
 """
 
 from __future__ import annotations
@@ -12,20 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..catalog import ModelSpec
-from ..local_model import Attempts, completion_prompt, round_seed
 from ..results import FailureKind
 from .base import Adapter, ProviderError, build_body, retry_after_seconds
+from .fewshot import FewShotCompletion, completion_prompt, round_seed
 
 NO_KEY = "sk-no-key-required"  # local servers ignore the key, the SDK insists on one
 
 
-class OpenAIChatAdapter(Adapter):
+class OpenAIChatAdapter(FewShotCompletion, Adapter):
     protocol = "openai-chat"
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
         self._clients: dict[tuple[str | None, str], Any] = {}
-        self._attempts = Attempts()
 
     def _client(self, spec: ModelSpec) -> Any:
         import httpx
@@ -35,10 +34,12 @@ class OpenAIChatAdapter(Adapter):
         base = spec.resolved_base_url()
         cache_key = (base, key)
         if cache_key not in self._clients:
-            limits = httpx.Limits(max_connections=self.max_connections,
-                                  max_keepalive_connections=self.max_connections)
+            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
             self._clients[cache_key] = openai.AsyncOpenAI(
-                api_key=key, base_url=base, max_retries=0, timeout=self.timeout,
+                api_key=key,
+                base_url=base,
+                max_retries=0,
+                timeout=self.timeout,
                 http_client=httpx.AsyncClient(limits=limits, timeout=self.timeout),
             )
         return self._clients[cache_key]
@@ -52,12 +53,23 @@ class OpenAIChatAdapter(Adapter):
     def endpoint(spec: ModelSpec) -> str:
         return spec.options.get("endpoint", "chat")
 
-    def build_body(self, spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = None, *,
-                   round: Any = None) -> dict[str, Any]:
+    @classmethod
+    def completes_fewshot(cls, spec: ModelSpec) -> bool:
+        return bool(spec.options.get("few_shot_template")) and cls.endpoint(spec) == "completions"
+
+    def build_body(
+        self,
+        spec: ModelSpec,
+        prompt: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        round: Any = None,
+        attempt: int = 0,
+    ) -> dict[str, Any]:
         if self.endpoint(spec) == "completions":
             body = {"prompt": completion_prompt(spec, prompt, round), **spec.merged_params(params)}
             if "seed" in body:
-                body["seed"] = round_seed(body["seed"], round, self._attempts.next(spec, round))
+                body["seed"] = round_seed(body["seed"], round, attempt)
         else:
             body = build_body(spec, prompt, params)
             if spec.system:
@@ -75,17 +87,21 @@ class OpenAIChatAdapter(Adapter):
             # the table already shaped; the raw response keeps the provider's JSON exactly as sent.
             http = await client.post(path, body=body, cast_to=httpx.Response)
         except openai.APIStatusError as exc:
-            raise ProviderError.from_status(exc.status_code, f"HTTP {exc.status_code}: {exc.message}",
-                                            retry_after=retry_after_seconds(exc.response.headers),
-                                            raw=_json_or_text(exc.response)) from None
+            raise ProviderError.from_status(
+                exc.status_code,
+                f"HTTP {exc.status_code}: {exc.message}",
+                retry_after=retry_after_seconds(exc.response.headers),
+                raw=_json_or_text(exc.response),
+            ) from None
         except openai.APITimeoutError:
             raise ProviderError(FailureKind.TRANSIENT, "timeout") from None
         except openai.APIConnectionError as exc:
             raise ProviderError(FailureKind.TRANSIENT, f"connection failed: {exc}") from None
         data = _json_or_text(http)
         if not isinstance(data, dict):
-            raise ProviderError(FailureKind.ANSWER_MISSING, f"response body is not a JSON object: {str(data)[:120]!r}",
-                                raw=data)
+            raise ProviderError(
+                FailureKind.ANSWER_MISSING, f"response body is not a JSON object: {str(data)[:120]!r}", raw=data
+            )
         return data, http.headers
 
     @classmethod

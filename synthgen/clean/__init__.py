@@ -6,19 +6,28 @@
     print(result.explain("a1"))
 
     done = clean_run("llama2", "last", store="sqlite:///synthgen.db")   # store mode: writes the cleaned layer
+    done = clean_file("answers.jsonl", "cleaned.jsonl")                 # file mode
 
-Pipeline (each step swappable, one seed): SentenceSplitter -> embedder (synthgen.embed) -> PCAReducer ->
-KMeansClusterer -> target-cluster rule (coverage of candidate sentences, near ties by novelty) ->
-ScoredSelector -> verify. `seed_baseline()` runs the
-seed's own steps A/B/C for comparison.
+Pipeline (each step swappable, one seed), one module per step:
+split.py (SentenceSplitter) -> synthgen.embed -> steps.py (PCAReducer, KMeansClusterer, the target-cluster rule:
+coverage of candidate sentences, near ties by novelty) -> select.py (ScoredSelector: scorer.py's SentenceScorer,
+learned on the run from features.py, then decide.py's paths, with cues.py's word lists) -> pipeline.py (Cleaner,
+verify). `seed_baseline()` runs the seed's own steps A/B/C (seed.py's SeedSelector) for comparison. Any selector
+satisfies choice.py's `Selector`. result.py holds the result types; run.py and files.py are the store and file
+edges; report.py the tables and the map.
 """
 
 from __future__ import annotations
 
+from .choice import Choice, ClusteredRun, Selector
+from .density import boilerplate_density
+from .files import FileCleaning, clean_file
 from .pipeline import Cleaner, clean, default_cleaner, seed_baseline, verify
 from .result import AnswerResult, CleanResult, ClusterSummary
 from .run import RunCleaning, clean_run
-from .select import Choice, ScoredSelector, SeedSelector, boilerplate_density
+from .scorer import SentenceScorer
+from .seed import SeedSelector
+from .select import ScoredSelector
 from .split import Answer, LineSplitter, Segment, SentenceSplitter, is_candidate, strip_quotes
 from .steps import TARGET_RULES, KMeansClusterer, PCAReducer, TargetChoice
 
@@ -33,7 +42,10 @@ __all__ = [
     "KMeansClusterer",
     "TargetChoice",
     "TARGET_RULES",
+    "Selector",
+    "ClusteredRun",
     "ScoredSelector",
+    "SentenceScorer",
     "SeedSelector",
     "Choice",
     "boilerplate_density",
@@ -43,6 +55,8 @@ __all__ = [
     "clean",
     "clean_run",
     "RunCleaning",
+    "clean_file",
+    "FileCleaning",
     "verify",
     "CleanResult",
     "AnswerResult",

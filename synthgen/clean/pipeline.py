@@ -16,9 +16,12 @@ import numpy as np
 from ..embed import Embedder, get_embedder
 from ..errors import UserError
 from ..keywords import ctfidf_keywords
+from ..text import flat
+from .choice import Choice, ClusteredRun, Selector
 from .result import AnswerResult, CleanResult, ClusterSummary
-from .select import Choice, ScoredSelector, SeedSelector
-from .split import _EMPHASIS, Answer, LineSplitter, Segment, SentenceSplitter, strip_quotes
+from .seed import SeedSelector
+from .select import ScoredSelector
+from .split import Answer, LineSplitter, Segment, SentenceSplitter, strip_quotes, without_emphasis
 from .steps import TARGET_RULES, KMeansClusterer, PCAReducer, TargetChoice
 
 
@@ -28,7 +31,7 @@ class Cleaner:
         embedder: Embedder | str = "tfidf",
         *,
         splitter: LineSplitter | SentenceSplitter | None = None,
-        selector: ScoredSelector | SeedSelector | None = None,
+        selector: Selector | None = None,
         target_rule: str = "coverage",
         n_components: int = 2,
         n_clusters: int = 3,
@@ -75,11 +78,7 @@ class Cleaner:
         segments = [s for a in answers for s in self.splitter.split(a)]
         clock["split"] = time.perf_counter() - t0
         t = time.perf_counter()
-        x = (
-            self.embedder_.embed([s.text for s in segments])
-            if segments
-            else np.zeros((0, 1), dtype=np.float32)
-        )
+        x = self.embedder_.embed([s.text for s in segments]) if segments else np.zeros((0, 1), dtype=np.float32)
         clock["embed"] = time.perf_counter() - t
         t = time.perf_counter()
         if len(segments):
@@ -95,9 +94,8 @@ class Cleaner:
             target = TargetChoice(self.target_rule, 0, {}, "no candidate sentences at all")
         clock["cluster"] = time.perf_counter() - t
         t = time.perf_counter()
-        choices = self.selector.select(
-            segments, [a.id for a in answers], x, reduced, labels, centers, target.cluster
-        )
+        run = ClusteredRun(segments, [a.id for a in answers], x, reduced, labels, centers, target.cluster)
+        choices = self.selector.select(run)
         clock["select"] = time.perf_counter() - t
         t = time.perf_counter()
         results = [self._result(c, segments, labels) for c in choices]
@@ -206,9 +204,7 @@ def verify(answers: Sequence[Answer], results: list[AnswerResult]) -> None:
     got = [r.id for r in results]
     if got != ids:
         missing = set(ids) - set(got)
-        raise RuntimeError(
-            f"cleaner lost answers: {sorted(missing)[:5]}" if missing else "cleaner reordered answers"
-        )
+        raise RuntimeError(f"cleaner lost answers: {sorted(missing)[:5]}" if missing else "cleaner reordered answers")
     for a, r in zip(answers, results, strict=True):
         if r.text is None:
             if not r.reason:
@@ -216,13 +212,9 @@ def verify(answers: Sequence[Answer], results: list[AnswerResult]) -> None:
             continue
         if not r.text.strip():
             raise RuntimeError(f"answer {a.id}: kept an empty text")
-        kept = " ".join(r.text.split())
-        if kept not in " ".join((a.text or "").split()) and kept not in _flat(a.text or ""):
+        kept = flat(r.text)
+        if kept not in flat(a.text) and kept not in flat(without_emphasis(a.text or "")):
             raise RuntimeError(f"answer {a.id}: kept text that is not in the answer: {r.text[:60]!r}")
-
-
-def _flat(text: str) -> str:
-    return " ".join(_EMPHASIS.sub(r"\2", text).split())
 
 
 def _fill_dropped(results: list[AnswerResult], segments: Sequence[Segment], kept_mask: np.ndarray) -> None:
@@ -253,7 +245,5 @@ def seed_baseline(embedder: Embedder | str = "tfidf", seed: int = 0, **kwargs) -
     return Cleaner(embedder, splitter=LineSplitter(), selector=SeedSelector(), seed=seed, **kwargs)
 
 
-def clean(
-    answers: Iterable[Answer], embedder: Embedder | str = "tfidf", seed: int = 0, **kwargs
-) -> CleanResult:
+def clean(answers: Iterable[Answer], embedder: Embedder | str = "tfidf", seed: int = 0, **kwargs) -> CleanResult:
     return default_cleaner(embedder, seed=seed, **kwargs).fit_transform(answers)

@@ -82,36 +82,36 @@ def print_report(result: CleanResult, title: str, console=None, n_examples: int 
         for d in a.dropped:
             dropped[shorten(d, 70)] += 1
     if dropped:
-        common = Table(
-            title=f"most often dropped ({result.dropped_count()} lines in all)", title_justify="left"
-        )
+        common = Table(title=f"most often dropped ({result.dropped_count()} lines in all)", title_justify="left")
         common.add_column("times", justify="right")
         common.add_column("line")
         for line, count in dropped.most_common(8):
             common.add_row(str(count), line)
         console.print(common)
     shown = [a for a in result.answers if a.text is None][:n_examples]
-    shown += [a for a in result.answers if a.text is not None and a.path not in ("only", "single")][
-        :n_examples
-    ]
+    shown += [a for a in result.answers if a.text is not None and a.path not in ("only", "single")][:n_examples]
     for a in shown:
         console.print(f"[dim]{a.id}[/dim] {a.reason}\n  kept: {a.text!r}", highlight=False)
 
 
 def plot_clusters(result: CleanResult, path: str | Path, title: str = "") -> Path:
-    """2-D PCA map of every candidate, coloured by cluster; kept sentences ringed, target cluster marked."""
-    import matplotlib
+    """2-D PCA map of every candidate, coloured by cluster; kept sentences ringed, target cluster marked.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on its own Figure and Agg canvas, never through pyplot, so the caller's matplotlib backend (a notebook's)
+    is left as it was."""
     import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     xy = np.asarray(result.coords)
     labels = np.asarray(result.labels)
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=120)
-    cmap = plt.get_cmap("tab10")
+    fig = Figure(figsize=(8, 6), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    cmap = colormaps["tab10"]
     for c in result.clusters:
         m = labels == c.id
         if not m.any():
@@ -121,35 +121,20 @@ def plot_clusters(result: CleanResult, path: str | Path, title: str = "") -> Pat
         if c.target:
             cx, cy = xy[m, 0].mean(), xy[m, 1].mean()
             ax.scatter(
-                [cx],
-                [cy],
-                marker="*",
-                s=400,
-                color=cmap(c.id % 10),
-                edgecolors="black",
-                linewidths=1.2,
-                zorder=5,
+                [cx], [cy], marker="*", s=400, color=cmap(c.id % 10), edgecolors="black", linewidths=1.2, zorder=5
             )
             ax.annotate("target", (cx, cy), xytext=(10, 10), textcoords="offset points", fontweight="bold")
     kept = np.asarray(result.kept_mask, dtype=bool)
     if kept.any():
         ax.scatter(
-            xy[kept, 0],
-            xy[kept, 1],
-            s=30,
-            facecolors="none",
-            edgecolors="black",
-            linewidths=0.6,
-            label="kept sentence",
+            xy[kept, 0], xy[kept, 1], s=30, facecolors="none", edgecolors="black", linewidths=0.6, label="kept sentence"
         )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(
-        title or f"{len(result.answers)} answers, {len(labels)} candidate lines ({result.embedder})",
-        fontsize=10,
+        title or f"{len(result.answers)} answers, {len(labels)} candidate lines ({result.embedder})", fontsize=10
     )
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path

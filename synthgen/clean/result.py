@@ -1,4 +1,7 @@
-"""What a cleaning run decided, explaining itself: per answer, per cluster, per selection path."""
+"""What a cleaning run decided, explaining itself: per answer, per cluster, per selection path.
+
+Pure types: writing them to the store is `run.py`'s job, writing a file `files.py`'s.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..store import CleanedText
+from ..keywords import ctfidf_keywords
 from .split import Segment
 from .steps import TargetChoice
 
@@ -78,30 +81,11 @@ class CleanResult:
         lines += [f"  dropped: {d!r}" for d in a.dropped]
         return "\n".join(lines)
 
-    def cleaned_texts(self, run_id: str, model: str) -> list[CleanedText]:
-        """The store's cleaned layer for these answers (their ids are record ids)."""
-        return [
-            CleanedText(
-                record_id=a.id,
-                run_id=run_id,
-                model=model,
-                text=a.text,
-                dropped=list(a.dropped),
-                reason=a.reason,
-                method=self.method,
-            )
-            for a in self.answers
-        ]
-
     def dropped_keywords(self, top_n: int = 10) -> dict[str, list[str]]:
         """c-TF-IDF of kept against dropped lines: what the kept sentences and the chatter are about."""
-        from ..keywords import ctfidf_keywords
-
         if not self.segments:
             return {"kept": [], "dropped": []}
-        words = ctfidf_keywords(
-            [s.text for s in self.segments], [int(k) for k in self.kept_mask], top_n=top_n
-        )
+        words = ctfidf_keywords([s.text for s in self.segments], [int(k) for k in self.kept_mask], top_n=top_n)
         return {"kept": words.get(1, []), "dropped": words.get(0, [])}
 
     def summary(self) -> dict[str, Any]:

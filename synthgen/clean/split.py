@@ -58,6 +58,11 @@ def is_candidate(s: Segment) -> bool:
     return not s.lead_in and not s.interjection and not s.truncated and any(ch.isalpha() for ch in s.text)
 
 
+def without_emphasis(text: str) -> str:
+    """Markdown emphasis (`**Sentence:** ...`) removed: it is formatting, not text."""
+    return _EMPHASIS.sub(r"\2", text)
+
+
 def strip_quotes(text: str) -> str:
     """Remove whitespace and matching wrapping quotation marks (straight or curly), repeatedly."""
     text = text.strip()
@@ -168,8 +173,7 @@ class SentenceSplitter:
     name = "sentences"
 
     def split(self, answer: Answer) -> list[Segment]:
-        # Markdown emphasis (`**Sentence:** ...`) is formatting, not text.
-        lines = [_EMPHASIS.sub(r"\2", ln).strip() for ln in (answer.text or "").splitlines() if ln.strip()]
+        lines = [without_emphasis(ln).strip() for ln in (answer.text or "").splitlines() if ln.strip()]
         parts = []
         for i, ln in enumerate(lines):
             marker = _BULLET.match(ln)
@@ -187,9 +191,7 @@ class SentenceSplitter:
         return _finish(answer, parts, unquote=True)
 
 
-def _finish(
-    answer: Answer, parts: list[tuple[int, int, str, bool, bool]], unquote: bool
-) -> list[Segment]:
+def _finish(answer: Answer, parts: list[tuple[int, int, str, bool, bool]], unquote: bool) -> list[Segment]:
     out = []
     reason = (answer.finish_reason or "").lower()
     cut_off = reason in ("length", "max_tokens", "max_gen_len", "max_output_tokens")
@@ -226,7 +228,7 @@ def _finish(
 
 
 def _interjection(raw: str, quoted: bool, parts: list[tuple[int, int, str, bool, bool]], k: int) -> bool:
-    """"Sure!" / "Of course," / "Okay." right before a lead-in: the model acknowledging, never the sentence."""
+    """ "Sure!" / "Of course," / "Okay." right before a lead-in: the model acknowledging, never the sentence."""
     tail = raw.rstrip()
     if quoted or tail.endswith(":") or len(tail.split()) > 3 or k + 1 >= len(parts):
         return False

@@ -1,7 +1,7 @@
 """Steps 3-5: reduce (PCA), cluster (KMeans), name the target cluster by a measured rule. Seeded, pure.
 
-`fit_pca` and `fit_kmeans` are the seeded sklearn calls, shared with `synthgen.topicmodel.cluster`; what each step
-does around them differs on purpose: the cleaner clusters the raw 2-D PCA projection (the seed's steps, measured by
+The seeded sklearn calls are `synthgen.numeric`'s, shared with the topic model; what each step does around them
+differs on purpose: the cleaner clusters the raw 2-D PCA projection (the seed's steps, measured by
 benchmarks/bench_clean_eval.py) and keeps sklearn's cluster ids, the topic model puts rows back on the unit sphere
 and numbers topics by size.
 """
@@ -11,33 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..numeric import fit_kmeans, fit_pca
 from .density import answer_codes, boilerplate_density
 from .split import Segment, is_candidate
-
-if TYPE_CHECKING:
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-
-N_INIT = 10  # fixed, not sklearn's "auto", so results do not move between sklearn versions
-
-
-def fit_pca(x: np.ndarray, n_components: int, seed: int = 0) -> tuple[np.ndarray, PCA]:
-    """Seeded PCA of `x` to `n_components` dimensions: the projection and the fitted PCA."""
-    from sklearn.decomposition import PCA
-
-    pca = PCA(n_components=n_components, random_state=seed)
-    return pca.fit_transform(x), pca
-
-
-def fit_kmeans(x: np.ndarray, k: int, seed: int = 0) -> KMeans:
-    """Seeded KMeans with `k` clusters and N_INIT restarts, fitted on `x` (`labels_`, `cluster_centers_`)."""
-    from sklearn.cluster import KMeans
-
-    return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(x)
 
 
 class PCAReducer:
@@ -86,9 +65,7 @@ class TargetChoice:
 
 
 def _per_cluster(segments: Sequence[Segment], labels: np.ndarray, k: int, value) -> dict[int, float]:
-    return {
-        c: float(value([s for s, lab in zip(segments, labels, strict=True) if lab == c])) for c in range(k)
-    }
+    return {c: float(value([s for s, lab in zip(segments, labels, strict=True) if lab == c])) for c in range(k)}
 
 
 NEAR_TIE = 0.05  # clusters whose coverage is within 5% of the best are compared on novelty (see the benchmark)
@@ -107,9 +84,7 @@ def cluster_novelty(
     return out
 
 
-def coverage_rule(
-    segments: Sequence[Segment], labels: np.ndarray, k: int, x: np.ndarray | None = None
-) -> TargetChoice:
+def coverage_rule(segments: Sequence[Segment], labels: np.ndarray, k: int, x: np.ndarray | None = None) -> TargetChoice:
     """The cluster whose *candidate sentences* come from the most distinct answers: every answer has exactly one
     target sentence, while each kind of chatter appears in only some answers.
 
@@ -118,9 +93,7 @@ def coverage_rule(
     they tie with the target cluster. Clusters within NEAR_TIE of the best are decided by novelty: the one whose
     lines repeat least across answers (lowest mean boilerplate density)."""
     n = len({s.answer_id for s in segments})
-    scores = _per_cluster(
-        segments, labels, k, lambda ss: len({s.answer_id for s in ss if is_candidate(s)})
-    )
+    scores = _per_cluster(segments, labels, k, lambda ss: len({s.answer_id for s in ss if is_candidate(s)}))
     best_value = max(scores.values()) if scores else 0.0
     near = sorted(c for c in scores if scores[c] >= best_value * (1 - NEAR_TIE) and scores[c] > 0)
     if len(near) <= 1 or x is None or len(x) != len(segments):
@@ -157,9 +130,7 @@ def coverage_lines_rule(
     )
 
 
-def novelty_rule(
-    segments: Sequence[Segment], labels: np.ndarray, k: int, x: np.ndarray | None = None
-) -> TargetChoice:
+def novelty_rule(segments: Sequence[Segment], labels: np.ndarray, k: int, x: np.ndarray | None = None) -> TargetChoice:
     """Among clusters with candidate sentences of at least half the answers, the one whose lines repeat least
     across answers (novelty alone, measured as the tie-breaker of `coverage`)."""
     n = len({s.answer_id for s in segments})
@@ -170,9 +141,7 @@ def novelty_rule(
     pool = [c for c in range(k) if cover[c] >= n / 2] or list(range(k))
     best = min(pool, key=lambda c: (novelty[c], c))
     scores = {c: -novelty[c] for c in range(k)}
-    return TargetChoice(
-        "novelty", best, scores, f"novelty: cluster {best}'s lines repeat least ({novelty[best]:.2f})"
-    )
+    return TargetChoice("novelty", best, scores, f"novelty: cluster {best}'s lines repeat least ({novelty[best]:.2f})")
 
 
 def first_line_rule(
@@ -184,15 +153,11 @@ def first_line_rule(
         if is_candidate(s) and s.answer_id not in firsts:
             firsts[s.answer_id] = s
     first_ids = {(s.answer_id, s.index) for s in firsts.values()}
-    scores = _per_cluster(
-        segments, labels, k, lambda ss: sum((s.answer_id, s.index) in first_ids for s in ss)
-    )
+    scores = _per_cluster(segments, labels, k, lambda ss: sum((s.answer_id, s.index) in first_ids for s in ss))
     return _pick("first-line", scores, "holds the first sentence of {v:.0f} of {n} answers", len(firsts))
 
 
-def largest_rule(
-    segments: Sequence[Segment], labels: np.ndarray, k: int, x: np.ndarray | None = None
-) -> TargetChoice:
+def largest_rule(segments: Sequence[Segment], labels: np.ndarray, k: int, x: np.ndarray | None = None) -> TargetChoice:
     """The cluster with the most lines."""
     scores = {c: float(np.sum(labels == c)) for c in range(k)}
     return _pick("largest", scores, "has {v:.0f} of {n} lines", len(segments))
@@ -219,9 +184,7 @@ def _pick(rule: str, scores: dict[int, float], template: str, n: int) -> TargetC
     best = min(scores, key=lambda c: (-scores[c], c))  # ties: the lower cluster id, deterministically
     rivals = [c for c in scores if c != best and scores[c] == scores[best]]
     tail = f", tied with cluster {', '.join(map(str, rivals))}; the lower id" if rivals else ""
-    return TargetChoice(
-        rule, best, scores, f"{rule}: cluster {best} " + template.format(v=scores[best], n=n) + tail
-    )
+    return TargetChoice(rule, best, scores, f"{rule}: cluster {best} " + template.format(v=scores[best], n=n) + tail)
 
 
 TargetRule = Callable[..., TargetChoice]  # (segments, labels, k, x=None) -> TargetChoice

@@ -15,8 +15,13 @@ from .options import catalog_option
 @click.argument("model")
 @click.argument("prompt")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole typed result as JSON.")
-@click.option("--param", "params", multiple=True, metavar="KEY=JSON",
-              help="Override a parameter, e.g. --param temperature=0.2 (dotted keys nest).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=JSON",
+    help="Override a parameter, e.g. --param temperature=0.2 (dotted keys nest).",
+)
 @click.option("--timeout", type=float, default=120.0, show_default=True)
 @catalog_option
 def cmd(model: str, prompt: str, as_json: bool, params: tuple[str, ...], timeout: float, catalog_dir) -> None:
@@ -33,8 +38,9 @@ def cmd(model: str, prompt: str, as_json: bool, params: tuple[str, ...], timeout
     async def once():
         adapters = Adapters(max_connections=1, timeout=timeout)
         try:
-            # Adapter.call never raises: a surprise is a typed failure on one line, as in a run
-            return await adapters.for_spec(spec).call(spec, prompt, overrides)
+            # The engine's call path, one attempt: a debugging tool shows the first failure as it came, where
+            # RetryPolicy would hide it behind retries. Adapter.call never raises: a surprise is a typed failure.
+            return await adapters.for_spec(spec).call(spec, prompt, overrides, attempt=0)
         finally:
             await adapters.aclose()
 
@@ -62,14 +68,17 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
             value = raw
         *parents, leaf = parts = key.split(".")
         if not all(parts):
-            raise UserError(f"--param {pair}: a dotted key needs a name between the dots, e.g. "
-                            "--param generationConfig.topK=3")
+            raise UserError(
+                f"--param {pair}: a dotted key needs a name between the dots, e.g. --param generationConfig.topK=3"
+            )
         node = out
         for depth, part in enumerate(parents):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                given = ".".join(parents[:depth + 1])
-                raise UserError(f"--param {pair}: {given} is already set to {json.dumps(node)}, so it has no "
-                                f"keys to set; give either {given}=VALUE or {given}.KEY=VALUE")
+                given = ".".join(parents[: depth + 1])
+                raise UserError(
+                    f"--param {pair}: {given} is already set to {json.dumps(node)}, so it has no "
+                    f"keys to set; give either {given}=VALUE or {given}.KEY=VALUE"
+                )
         node[leaf] = value
     return out

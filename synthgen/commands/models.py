@@ -18,8 +18,17 @@ def cmd(catalog_dir: str | None, as_json: bool) -> None:
     rows = []
     for spec in catalog.values():
         present, hint = credentials_status(spec)
-        rows.append({"alias": spec.alias, "protocol": spec.protocol, "model_id": spec.model_id,
-                     "credentials": present, "hint": hint, "description": spec.description, "table": spec.source})
+        rows.append(
+            {
+                "alias": spec.alias,
+                "protocol": spec.protocol,
+                "model_id": spec.model_id,
+                "credentials": present,
+                "hint": hint,
+                "description": spec.description,
+                "table": spec.source,
+            }
+        )
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))

@@ -24,9 +24,19 @@ def cmd(store_url: str | None, as_json: bool) -> None:
             rows.append((run, by_status))
     if as_json:
         for run, by_status in rows:
-            click.echo(json.dumps({"run_id": run.run_id, "created_at": run.created_at, "status": run.status,
-                                   "rounds": run.rounds, "models": run.models, "seed": run.seed,
-                                   "counts": by_status}))
+            click.echo(
+                json.dumps(
+                    {
+                        "run_id": run.run_id,
+                        "created_at": run.created_at,
+                        "status": run.status,
+                        "rounds": run.rounds,
+                        "models": run.models,
+                        "seed": run.seed,
+                        "counts": by_status,
+                    }
+                )
+            )
         return
     from rich.console import Console
     from rich.table import Table
@@ -35,7 +45,15 @@ def cmd(store_url: str | None, as_json: bool) -> None:
     for column in ("run", "created", "status", "rounds", "models", "ok", "failed", "skipped", "not run"):
         table.add_column(column)
     for run, c in rows:
-        table.add_row(run.run_id, run.created_at[:19].replace("T", " "), run.status, str(run.rounds),
-                      ",".join(run.models), str(c.get("ok", 0)), str(c.get("failed", 0)), str(c.get("skipped", 0)),
-                      str(c.get("planned", 0)))
+        table.add_row(
+            run.run_id,
+            run.created_at[:19].replace("T", " "),
+            run.status,
+            str(run.rounds),
+            ",".join(run.models),
+            str(c.get("ok", 0)),
+            str(c.get("failed", 0)),
+            str(c.get("skipped", 0)),
+            str(c.get("planned", 0)),
+        )
     Console(width=max(Console().width, 120)).print(table)

@@ -28,8 +28,13 @@ def total_cost(stats) -> str:
 
 @click.command("stats")
 @click.option("--run", "run_id", default="last", show_default=True, metavar="ID|last", help="The run to describe.")
-@click.option("--plots", "plots_dir", default=None, metavar="DIR",
-              help="Write sentiment_split.png, answers_per_model.png and latency_per_model.png here.")
+@click.option(
+    "--plots",
+    "plots_dir",
+    default=None,
+    metavar="DIR",
+    help="Write sentiment_split.png, answers_per_model.png and latency_per_model.png here.",
+)
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
 @catalog_option
@@ -54,23 +59,37 @@ def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool
 
     console = Console(width=max(Console().width, 100))
     run = stats.run
-    console.print(f"run [bold]{run.run_id}[/bold] ({run.status}): {plural(run.rounds, 'round')} x "
-                  f"{plural(len(run.models), 'model')}, seed {run.seed}")
+    console.print(
+        f"run [bold]{run.run_id}[/bold] ({run.status}): {plural(run.rounds, 'round')} x "
+        f"{plural(len(run.models), 'model')}, seed {run.seed}"
+    )
 
     answers = Table(title="Answers per model and sentiment", title_justify="left")
     for column in ("model", "model id", "ok", "negative", "positive", "failed", "not run"):
         answers.add_column(column, justify="left" if column in ("model", "model id") else "right")
     for m in stats.models.values():
-        answers.add_row(m.model, m.model_id, str(m.ok), str(m.sentiments.get("negative", 0)),
-                        str(m.sentiments.get("positive", 0)), str(m.failed), str(m.not_run))
+        answers.add_row(
+            m.model,
+            m.model_id,
+            str(m.ok),
+            str(m.sentiments.get("negative", 0)),
+            str(m.sentiments.get("positive", 0)),
+            str(m.failed),
+            str(m.not_run),
+        )
     split = stats.sentiments
-    answers.add_row("[bold]all[/bold]", "", str(stats.ok), str(split.get("negative", 0)),
-                    str(split.get("positive", 0)), str(sum(m.failed for m in stats.models.values())),
-                    str(sum(m.not_run for m in stats.models.values())))
+    answers.add_row(
+        "[bold]all[/bold]",
+        "",
+        str(stats.ok),
+        str(split.get("negative", 0)),
+        str(split.get("positive", 0)),
+        str(sum(m.failed for m in stats.models.values())),
+        str(sum(m.not_run for m in stats.models.values())),
+    )
     console.print(answers)
     if stats.ok:
-        console.print("sentiment split: " + ", ".join(f"{k} {v} ({100 * v / stats.ok:.1f}%)"
-                                                      for k, v in split.items()))
+        console.print("sentiment split: " + ", ".join(f"{k} {v} ({100 * v / stats.ok:.1f}%)" for k, v in split.items()))
 
     kinds = list(stats.failures)
     if kinds:
@@ -92,8 +111,14 @@ def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool
         tokens_in = str(m.input_tokens) if m.ok > m.without_usage else "-"
         tokens_out = str(m.output_tokens) if m.ok > m.without_usage else "-"
         perf.add_row(m.model, _s(m.latency_p50), _s(m.latency_p95), tokens_in, tokens_out, _usd(m.cost_usd))
-    perf.add_row("[bold]all[/bold]", "", "", str(sum(m.input_tokens for m in stats.models.values())),
-                 str(sum(m.output_tokens for m in stats.models.values())), total_cost(stats))
+    perf.add_row(
+        "[bold]all[/bold]",
+        "",
+        "",
+        str(sum(m.input_tokens for m in stats.models.values())),
+        str(sum(m.output_tokens for m in stats.models.values())),
+        total_cost(stats),
+    )
     console.print(perf)
     notes = []
     if any(m.cost_usd is None for m in stats.models.values()):

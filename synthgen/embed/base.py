@@ -11,16 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def unit_rows(x: np.ndarray, dtype: type[np.floating] = np.float32) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero), as `dtype` (float32: what embedders return).
-
-    The one implementation in synthgen: the topic model's clustering uses it too, with dtype=np.float64."""
-    x = np.asarray(x, dtype=dtype)
-    if x.ndim != 2:
-        raise ValueError(f"expected a 2-D array, got shape {x.shape}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.where(norms == 0, 1.0, norms)).astype(dtype, copy=False)
+from ..numeric import unit_rows
 
 
 def text_key(text: str) -> str:
@@ -60,9 +51,7 @@ class EmbeddingCache:
         return out
 
     def put(self, embedder: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        rows = [
-            (embedder, key, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for key, v in items
-        ]
+        rows = [(embedder, key, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for key, v in items]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -83,7 +72,8 @@ class EmbeddingCache:
 
 
 class Embedder(ABC):
-    """Texts in, one L2-normalised float32 row per text out.
+    """Texts in, one L2-normalised float32 row per text out: the one embedder interface, for the cleaner and the
+    topic model alike.
 
     `name` is a stable id of the model and its settings: it keys the cache and appears in reports. Subclasses
     implement `_embed_batch`; `embed` removes duplicates, serves what the cache holds, and sends the rest in
@@ -105,9 +95,7 @@ class Embedder(ABC):
         if not self.cacheable or self._cache_opt is False:
             return None
         if self._cache is None:
-            self._cache = (
-                self._cache_opt if isinstance(self._cache_opt, EmbeddingCache) else EmbeddingCache.default()
-            )
+            self._cache = self._cache_opt if isinstance(self._cache_opt, EmbeddingCache) else EmbeddingCache.default()
         return self._cache
 
     @abstractmethod
@@ -128,9 +116,7 @@ class Embedder(ABC):
             batch = missing[start : start + self.batch_size]
             rows = unit_rows(np.asarray(self._embed_batch(batch), dtype=np.float32))
             if rows.shape[0] != len(batch):
-                raise RuntimeError(
-                    f"embedder {self.name} returned {rows.shape[0]} vectors for {len(batch)} texts"
-                )
+                raise RuntimeError(f"embedder {self.name} returned {rows.shape[0]} vectors for {len(batch)} texts")
             self.stats["batches"] += 1
             self.stats["computed"] += len(batch)
             new = dict(zip(batch, rows, strict=True))

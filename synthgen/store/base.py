@@ -20,10 +20,39 @@ PLANNED, OK, FAILED, SKIPPED = "planned", "ok", "failed", "skipped"
 STATUSES = (PLANNED, OK, FAILED, SKIPPED)
 
 
+# The layout both stores are at: 1 the first one; 2 records gain `label`; 3 runs carry a lease. Each backend has
+# one migration per version; a store newer than this is refused (written by a newer synthgen).
+SCHEMA_VERSION = 3
+
+
 class StoreUnavailable(InfrastructureError):
-    """The store could not take a write (or answer a read) after its own retries: unreachable, full, read-only.
+    """The store could not take a write (or answer a read) after its own retries: unreachable, full, read-only,
+    or unreachable already when opened. Exit 3.
 
     A command stops with this one line; `generate` adds how many cells were stored and how to resume."""
+
+
+class RecordRejected(Exception):
+    """This one record (or cleaned text, or planned run) cannot be stored as it is, and the store is unchanged:
+    a string that is not valid UTF-8 (a lone surrogate), an integer outside 64 bits, a number DynamoDB cannot
+    hold, an item DynamoDB refuses for its content, or one too large even compressed and trimmed.
+
+    Not an outage: the store works, so the engine stores a failure record for that cell instead and the other
+    cells go on."""
+
+
+class StoreRequestError(RuntimeError):
+    """DynamoDB refused a request synthgen built (a ValidationException about the request, not its content): a
+    bug of ours, not the store's state. Not a StoreUnavailable: the run does not end as if the store were down,
+    with a hint to check the endpoint; it ends with this error and its traceback, to be reported."""
+
+
+class RunExists(ValueError):
+    """create_run for a run id the store already holds: run ids are unique, so this is a caller's mistake."""
+
+
+class UnknownRun(LookupError):
+    """A lease was asked for on a run the store does not hold."""
 
 
 def utc_now() -> str:
@@ -72,6 +101,22 @@ class Record(_Serial):
     created_at: str = field(default_factory=utc_now)
     updated_at: str | None = None
     note: str | None = None  # e.g. "raw response trimmed to fit DynamoDB's 400 KB item limit"
+    # The label the cell was asked for, by its task-neutral name: `sentiment` until code moves over to `label`.
+    # Both are always equal: a missing label is filled from `sentiment`, an empty sentiment from `label`, and two
+    # that differ are refused (a `replace(record, sentiment=...)` that kept the old label would otherwise store
+    # one silently). Set them at construction: an attribute assigned later is not mirrored.
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.label is None:
+            self.label = self.sentiment
+        elif not self.sentiment:
+            self.sentiment = self.label
+        elif self.label != self.sentiment:
+            raise ValueError(
+                f"record {self.id}: sentiment {self.sentiment!r} and label {self.label!r} differ; "
+                "they are one field: set label"
+            )
 
     @property
     def id(self) -> str:
@@ -116,7 +161,6 @@ class RunInfo(_Serial):
         return ModelPlan.from_dict(data) if data else None
 
 
-
 @dataclass
 class CleanedText(_Serial):
     """The cleaned layer: one cleaned text per answer, linked to its record; raw answers are never modified."""
@@ -129,7 +173,6 @@ class CleanedText(_Serial):
     reason: str = ""  # which selection path kept the text, or why none was kept
     method: str = ""  # cleaner configuration, e.g. "kmeans3+pca2/tfidf-svd seed=0"
     created_at: str = field(default_factory=utc_now)
-
 
 
 @dataclass
@@ -149,10 +192,13 @@ class Store(ABC):
     # --- runs ---
     @abstractmethod
     def create_run(self, run: RunInfo, cells: Iterable[Record]) -> None:
-        """Write the run and all its planned cells (status `planned`) before any request is sent."""
+        """Write the run and all its planned cells (status `planned`) before any request is sent.
+        RunExists when the store holds the run id already."""
 
     @abstractmethod
-    def get_run(self, run_id: str) -> RunInfo | None: ...
+    def get_run(self, run_id: str) -> RunInfo | None:
+        """The run, its `store_url` this store's URL: where it was read from (a copied database names its new
+        place), not where it was created."""
 
     @abstractmethod
     def list_runs(self) -> list[RunInfo]:
@@ -174,14 +220,36 @@ class Store(ABC):
             raise UserError(f"{flag} {run_id}: no such run in {self.url} (latest: {known}; see `synthgen runs`)")
         return run
 
+    # --- leases: one process works on a run at a time ---
+    # A lease is (owner, expiry in wall-clock seconds). Expiry is compared with this machine's clock, so a TTL
+    # must be well above the clock skew between machines that share a store (seconds: use a minute or more).
+    @abstractmethod
+    def claim_run(self, run_id: str, owner: str, ttl_s: float) -> bool:
+        """Take the run's lease until now + `ttl_s`, atomically, when nobody holds it, its holder's lease has
+        expired, or `owner` holds it already (renewed then): True. False while another owner's lease is live.
+        UnknownRun for a run the store does not hold."""
+
+    @abstractmethod
+    def renew_run(self, run_id: str, owner: str, ttl_s: float) -> bool:
+        """Extend `owner`'s lease to now + `ttl_s`: True while `owner` holds it (even expired, as long as nobody
+        took it since). False when it does not: another owner claimed it after it expired, or it was released;
+        stop working on the run then. UnknownRun for a run the store does not hold."""
+
+    @abstractmethod
+    def release_run(self, run_id: str, owner: str) -> None:
+        """Drop `owner`'s lease, so another process can claim the run at once. Nothing happens when `owner`
+        does not hold it, or there is no such run."""
+
     # --- records ---
     @abstractmethod
     def put_record(self, record: Record) -> bool:
-        """Store a cell's outcome durably before returning. Never overwrites an `ok` record: returns False then."""
+        """Store a cell's outcome durably before returning. Never overwrites an `ok` record: returns False then.
+        RecordRejected when this record cannot be stored as it is (nothing in the store changes then)."""
 
     @abstractmethod
-    def records(self, run_id: str | None = None, model: str | None = None,
-                status: str | None = None) -> Iterator[Record]:
+    def records(
+        self, run_id: str | None = None, model: str | None = None, status: str | None = None
+    ) -> Iterator[Record]:
         """Records ordered by (run, round, model)."""
 
     def counts(self, run_id: str) -> dict[str, dict[str, int]]:
@@ -212,3 +280,25 @@ class Store(ABC):
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def loads(text: str) -> Any:
+    """A JSON field read back; text that is not JSON (damaged, or written by hand) is returned as it is, because
+    reading what a store holds must never fail."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def too_new(url: str, version: int) -> UserError:
+    """A store written by a newer synthgen: refused before anything is read or written."""
+    return UserError(
+        f"--store {url}: the store is at schema version {version}, this synthgen knows up to "
+        f"{SCHEMA_VERSION}: upgrade synthgen"
+    )
+
+
+def check_lease(ttl_s: float) -> None:
+    if not ttl_s > 0:
+        raise ValueError(f"a lease needs a positive ttl_s, not {ttl_s!r}")

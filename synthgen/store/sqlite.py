@@ -2,67 +2,58 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .base import OK, CleanedText, Record, RunInfo, Store, StoreUnavailable, dumps, utc_now
+from .base import (
+    OK,
+    CleanedText,
+    Record,
+    RecordRejected,
+    RunExists,
+    RunInfo,
+    Store,
+    StoreUnavailable,
+    UnknownRun,
+    check_lease,
+    dumps,
+    loads,
+    utc_now,
+)
+from .sqlite_migrations import SCHEMA_VERSION, check_file, migrate, version_of
 
-SCHEMA_VERSION = 1
+__all__ = ["SQLiteStore", "SCHEMA_VERSION"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    info TEXT NOT NULL,
-    status TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    run_id TEXT NOT NULL,
-    round INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    sentiment TEXT NOT NULL,
-    topics TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    request_body TEXT,
-    text TEXT,
-    response TEXT,
-    latency_s REAL,
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    finish_reason TEXT,
-    failure_kind TEXT,
-    failure_message TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT,
-    note TEXT,
-    PRIMARY KEY (run_id, round, model)
-);
-CREATE INDEX IF NOT EXISTS records_by_model ON records (model, status);
-CREATE TABLE IF NOT EXISTS cleaned (
-    record_id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    text TEXT,
-    dropped TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    method TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cleaned_by_run ON cleaned (run_id, model);
-"""
-
-_COLUMNS = ("run_id", "round", "model", "model_id", "status", "sentiment", "topics", "prompt", "request_body",
-            "text", "response", "latency_s", "input_tokens", "output_tokens", "finish_reason", "failure_kind",
-            "failure_message", "attempts", "created_at", "updated_at", "note")
+_COLUMNS = (
+    "run_id",
+    "round",
+    "model",
+    "model_id",
+    "status",
+    "sentiment",
+    "topics",
+    "prompt",
+    "request_body",
+    "text",
+    "response",
+    "latency_s",
+    "input_tokens",
+    "output_tokens",
+    "finish_reason",
+    "failure_kind",
+    "failure_message",
+    "attempts",
+    "created_at",
+    "updated_at",
+    "note",
+    "label",
+)
 _JSON_COLUMNS = {"topics", "request_body", "response"}
 
 
@@ -79,27 +70,38 @@ class SQLiteStore(Store):
     def __init__(self, path: Path, *, create: bool = True):
         self.path = path
         self.url = f"sqlite:///{path}"
+        self._wall = time.time  # lease expiry: wall-clock seconds, shared with other processes
         if not create and not path.exists():
             raise UserError(f"--store {self.url}: no such database; run `synthgen generate` first or name another")
+        check_file(path, self.url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
-                                       timeout=self.busy_timeout)
+            self._db = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=self.busy_timeout
+            )
+            # text that is not UTF-8 (written by another tool) reads back with U+FFFD instead of failing the read
+            self._db.text_factory = lambda raw: raw.decode("utf-8", "replace")
+            try:
+                version = version_of(self._db, self.url)  # reads only: a foreign or newer file is left as it is
+            except UserError:
+                self._db.close()
+                raise
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process crash
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION:  # an up-to-date store is opened without a write (a read-only file works)
+                migrate(self._db, self.url)
         except (sqlite3.Error, OSError) as exc:
             if isinstance(exc, sqlite3.Error) and _locked(exc):
-                raise UserError(f"--store {self.url}: {self._held()}; let it finish or stop it, then try again"
-                                ) from None
+                raise UserError(
+                    f"--store {self.url}: {self._held()}; let it finish or stop it, then try again"
+                ) from None
             raise UserError(f"--store {self.url}: cannot open the database ({exc})") from None
         self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, *, create: bool = True) -> SQLiteStore:
         # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy spells them
-        rest = url[len("sqlite://"):]
+        rest = url[len("sqlite://") :]
         if not rest.startswith("/") or rest == "/":
             raise UserError(f"--store {url}: write sqlite:///path/to/synthgen.db")
         return cls(Path(rest[1:] or "synthgen.db"), create=create)
@@ -108,11 +110,15 @@ class SQLiteStore(Store):
     def create_run(self, run: RunInfo, cells: Iterable[Record]) -> None:
         rows = [self._row(c) for c in cells]
         placeholders = ",".join("?" * len(_COLUMNS))
-        with self._writing(transaction=True):
-            self._db.execute("INSERT INTO runs VALUES (?,?,?,?)",
-                             (run.run_id, run.created_at, dumps(run.to_dict()), run.status))
-            self._db.executemany(
-                f"INSERT OR IGNORE INTO records ({','.join(_COLUMNS)}) VALUES ({placeholders})", rows)
+        with self._writing(transaction=True), _rejecting(f"run {run.run_id}"):
+            try:
+                self._db.execute(
+                    "INSERT INTO runs (run_id, created_at, info, status) VALUES (?,?,?,?)",
+                    (run.run_id, run.created_at, dumps(run.to_dict()), run.status),
+                )
+            except sqlite3.IntegrityError:
+                raise RunExists(f"run {run.run_id} already exists in {self.url}") from None
+            self._db.executemany(f"INSERT OR IGNORE INTO records ({','.join(_COLUMNS)}) VALUES ({placeholders})", rows)
 
     def get_run(self, run_id: str) -> RunInfo | None:
         row = self._db.execute("SELECT info, status FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -125,6 +131,44 @@ class SQLiteStore(Store):
     def set_run_status(self, run_id: str, status: str) -> None:
         with self._writing():
             self._db.execute("UPDATE runs SET status=? WHERE run_id=?", (status, run_id))
+
+    def _run(self, row: tuple[str, str]) -> RunInfo:
+        info = RunInfo.from_dict(loads(row[0]))
+        info.status = row[1]
+        info.store_url = self.url  # where it was read from: a copied database names its new place
+        return info
+
+    # --- leases ---
+    def claim_run(self, run_id: str, owner: str, ttl_s: float) -> bool:
+        check_lease(ttl_s)
+        now = self._wall()
+        return self._lease(
+            run_id, owner, now + ttl_s, "lease_owner IS NULL OR lease_expires < ? OR lease_owner = ?", (now, owner)
+        )
+
+    def renew_run(self, run_id: str, owner: str, ttl_s: float) -> bool:
+        check_lease(ttl_s)
+        return self._lease(run_id, owner, self._wall() + ttl_s, "lease_owner = ?", (owner,))
+
+    def release_run(self, run_id: str, owner: str) -> None:
+        with self._writing():
+            self._db.execute(
+                "UPDATE runs SET lease_owner=NULL, lease_expires=NULL WHERE run_id=? AND lease_owner=?", (run_id, owner)
+            )
+
+    def _lease(self, run_id: str, owner: str, expires: float, free: str, args: tuple[Any, ...]) -> bool:
+        """Set the lease where `free` holds, in one write transaction: the check and the write see one state."""
+        with self._writing(transaction=True):
+            taken = (
+                self._db.execute(
+                    f"UPDATE runs SET lease_owner=?, lease_expires=? WHERE run_id=? AND ({free})",
+                    (owner, expires, run_id, *args),
+                ).rowcount
+                == 1
+            )
+            if not taken and self._db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
+                raise UnknownRun(f"run {run_id} is not in {self.url}")
+        return taken
 
     def _held(self) -> str:
         return f"database is locked: another process holds it (still busy after {self.busy_timeout:g} s)"
@@ -147,33 +191,32 @@ class SQLiteStore(Store):
                         self._db.execute("ROLLBACK")
                     raise
             except sqlite3.IntegrityError:
-                raise  # a caller's mistake (the same run twice), not the database's state
+                raise  # a caller's mistake, not the database's state
             except sqlite3.DatabaseError as exc:
                 if _locked(exc):  # a short wait was waited out (busy_timeout): this one was not short
                     raise StoreUnavailable(f"store {self.url}: {self._held()}") from None
-                raise StoreUnavailable(f"store {self.url} cannot be written ({exc}; free disk space or make "
-                                       "the database writable)") from None
-
-    @staticmethod
-    def _run(row: tuple[str, str]) -> RunInfo:
-        info = RunInfo.from_dict(json.loads(row[0]))
-        info.status = row[1]
-        return info
+                raise StoreUnavailable(
+                    f"store {self.url} cannot be written ({exc}; free disk space or make the database writable)"
+                ) from None
 
     # --- records ---
     def put_record(self, record: Record) -> bool:
         record.updated_at = utc_now()
         row = self._row(record)
-        assignments = ",".join(f"{c}=excluded.{c}" for c in _COLUMNS if c not in ("run_id", "round", "model",
-                                                                                  "created_at"))
-        sql = (f"INSERT INTO records ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))}) "
-               f"ON CONFLICT (run_id, round, model) DO UPDATE SET {assignments} WHERE records.status != '{OK}'")
-        with self._writing():
+        assignments = ",".join(
+            f"{c}=excluded.{c}" for c in _COLUMNS if c not in ("run_id", "round", "model", "created_at")
+        )
+        sql = (
+            f"INSERT INTO records ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))}) "
+            f"ON CONFLICT (run_id, round, model) DO UPDATE SET {assignments} WHERE records.status != '{OK}'"
+        )
+        with self._writing(), _rejecting(f"record {record.id}"):
             cursor = self._db.execute(sql, row)
         return cursor.rowcount == 1
 
-    def records(self, run_id: str | None = None, model: str | None = None,
-                status: str | None = None) -> Iterator[Record]:
+    def records(
+        self, run_id: str | None = None, model: str | None = None, status: str | None = None
+    ) -> Iterator[Record]:
         where, args = [], []
         for column, value in (("run_id", run_id), ("model", model), ("status", status)):
             if value is not None:
@@ -188,8 +231,9 @@ class SQLiteStore(Store):
 
     def counts(self, run_id: str) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        rows = self._db.execute("SELECT model, status, COUNT(*) FROM records WHERE run_id=? GROUP BY model, status",
-                                (run_id,))
+        rows = self._db.execute(
+            "SELECT model, status, COUNT(*) FROM records WHERE run_id=? GROUP BY model, status", (run_id,)
+        )
         for model, status, n in rows:
             out.setdefault(model, {})[status] = n
         return out
@@ -204,14 +248,17 @@ class SQLiteStore(Store):
         data = dict(zip(_COLUMNS, row, strict=True))
         for column in _JSON_COLUMNS:
             if data[column] is not None:
-                data[column] = json.loads(data[column])
+                data[column] = loads(data[column])
+        # `label` is the field from schema 2 on; a row written by older code has only `sentiment`
+        data["label"] = data["sentiment"] = data["label"] or data["sentiment"]
         return Record(**data)
 
     # --- cleaned layer ---
     def put_cleaned(self, items: Iterable[CleanedText]) -> None:
-        rows = [(c.record_id, c.run_id, c.model, c.text, dumps(c.dropped), c.reason, c.method, c.created_at)
-                for c in items]
-        with self._writing(transaction=True):
+        rows = [
+            (c.record_id, c.run_id, c.model, c.text, dumps(c.dropped), c.reason, c.method, c.created_at) for c in items
+        ]
+        with self._writing(transaction=True), _rejecting("a cleaned text"):
             self._db.executemany("INSERT OR REPLACE INTO cleaned VALUES (?,?,?,?,?,?,?,?)", rows)
 
     def cleaned(self, run_id: str, model: str | None = None) -> dict[str, CleanedText]:
@@ -222,10 +269,35 @@ class SQLiteStore(Store):
             args.append(model)
         out = {}
         for row in self._db.execute(sql, args):
-            item = CleanedText(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], row[7])
+            dropped = loads(row[4])
+            item = CleanedText(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                dropped if isinstance(dropped, list) else [dropped],
+                row[5],
+                row[6],
+                row[7],
+            )
             out[item.record_id] = item
         return out
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+@contextmanager
+def _rejecting(what: str) -> Iterator[None]:
+    """SQLite cannot take this value (nothing was written): a string that is not UTF-8 (a lone surrogate), or
+    an integer outside 64 bits. The data's fault, not the database's: RecordRejected, the store goes on."""
+    try:
+        yield
+    except UnicodeEncodeError as exc:
+        raise RecordRejected(
+            f"{what} cannot be stored: it holds text that is not valid UTF-8 "
+            f"({exc.reason}: {exc.object[exc.start : exc.end]!r})"
+        ) from None
+    except OverflowError:
+        raise RecordRejected(f"{what} cannot be stored: it holds an integer outside SQLite's 64 bits") from None

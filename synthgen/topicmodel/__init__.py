@@ -1,12 +1,12 @@
 """Named topics of any set of texts: embed, reduce, KMeans, describe each cluster, and let an LLM label it.
 
-    from synthgen.embed import get_embedder
-    from synthgen.topicmodel import TopicModel, read_file
+from synthgen.embed import get_embedder
+from synthgen.topicmodel import TopicModel, read_file
 
-    loaded = read_file("answers.jsonl")
-    model = TopicModel(get_embedder("tfidf"), k="auto", seed=0)
-    report = model.fit(loaded.documents, source=loaded.source)
-    print(report.to_json()); model.plot("map.png")
+loaded = read_file("answers.jsonl")
+model = TopicModel(get_embedder("tfidf"), k="auto", seed=0)
+report = model.fit(loaded.documents, source=loaded.source)
+print(report.to_json()); model.plot("map.png")
 """
 
 from .asker import Answer, Asker, ModelAsker
@@ -14,13 +14,34 @@ from .granularity import build_pair_prompt, control_pairs, llm_choice, parse_yes
 from .labels import build_label_prompt, clean_label, fallback_label, pick_label
 from .permodel import model_views
 from .pipeline import TopicModel
-from .report import Assignment, Document, KChoice, KScore, ModelView, Topic, TopicReport
+from .report import Assignment, Document, FoundTopic, KChoice, KScore, ModelView, TopicReport
 from .sources import Loaded, read_dataset, read_file, read_run
 
 __all__ = [
-    "TopicModel", "TopicReport", "Topic", "KChoice", "KScore", "ModelView", "Assignment", "Document",
-    "Answer", "Asker", "ModelAsker", "Loaded", "read_file", "read_dataset", "read_run",
-    "build_label_prompt", "clean_label", "fallback_label", "pick_label",
-    "build_pair_prompt", "parse_yes_no", "sample_pairs", "control_pairs", "llm_choice", "silhouette_choice",
+    "TopicModel",
+    "TopicReport",
+    "FoundTopic",
+    "KChoice",
+    "KScore",
+    "ModelView",
+    "Assignment",
+    "Document",
+    "Answer",
+    "Asker",
+    "ModelAsker",
+    "Loaded",
+    "read_file",
+    "read_dataset",
+    "read_run",
+    "build_label_prompt",
+    "clean_label",
+    "fallback_label",
+    "pick_label",
+    "build_pair_prompt",
+    "parse_yes_no",
+    "sample_pairs",
+    "control_pairs",
+    "llm_choice",
+    "silhouette_choice",
     "model_views",
 ]

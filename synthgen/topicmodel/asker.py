@@ -1,4 +1,5 @@
-"""Ask one catalog model many short questions at once: bounded concurrency, retries only for throttling and 5xx."""
+"""Ask one catalog model many short questions at once: bounded concurrency, retried by the engine's policy
+(`ratecontrol.RetryPolicy`: throttling, 5xx and timeouts; never a failed answer, which would come out the same)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,28 @@ from ..aio import run_sync
 from ..catalog import ModelSpec
 from ..errors import UserError
 from ..paths import data_dir
-from ..ratecontrol import Backoff
+from ..ratecontrol import Backoff, RetryPolicy
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Answer:
+class Reply:
+    """A model's reply to one question: its text, or why there is none."""
+
     text: str | None
     error: str = ""  # why there is no text: "throttled (HTTP 429): ..." and the like
+
+
+# The former name, kept while topicmodel/ and its tests move to `Reply` (it clashed with synthgen.clean.Answer).
+# Remove once nothing imports `Answer` from here.
+Answer = Reply
 
 
 class Asker(Protocol):
     name: str
 
-    def ask_many(self, prompts: Sequence[str]) -> list[Answer]: ...
+    def ask_many(self, prompts: Sequence[str]) -> list[Reply]: ...
 
 
 def read_prompt(name: str) -> str:
@@ -49,8 +57,16 @@ def fill(template: str, slots: Mapping[str, str]) -> str:
 class ModelAsker:
     """Sends prompts to a catalog model through its wire-protocol adapter."""
 
-    def __init__(self, spec: ModelSpec, params: Mapping[str, Any] | None = None, *, attempts: int = 3,
-                 timeout: float = 60.0, concurrency: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        params: Mapping[str, Any] | None = None,
+        *,
+        attempts: int = 3,
+        timeout: float = 60.0,
+        concurrency: int | None = None,
+        seed: int = 0,
+    ):
         present, hint = credentials_status(spec)
         if not present:
             raise UserError(f"--labeler {spec.alias}: credentials missing; {hint}")
@@ -62,29 +78,31 @@ class ModelAsker:
         self.concurrency = max(1, min(concurrency or spec.max_concurrency, 16))
         self.seed = seed
 
-    def ask_many(self, prompts: Sequence[str]) -> list[Answer]:
+    def ask_many(self, prompts: Sequence[str]) -> list[Reply]:
         if not prompts:
             return []
         return run_sync(lambda: self._ask_all(list(prompts)))
 
-    async def _ask_all(self, prompts: list[str]) -> list[Answer]:
+    async def _ask_all(self, prompts: list[str]) -> list[Reply]:
         adapters = Adapters(max_connections=self.concurrency, timeout=self.timeout)
         gate = asyncio.Semaphore(self.concurrency)
-        backoff = Backoff(rng=random.Random(self.seed))
+        # A failed answer is not retried: these prompts have no round, so the next draw uses the same seed.
+        retry = RetryPolicy(self.attempts, answer_missing_attempts=1, backoff=Backoff(rng=random.Random(self.seed)))
         adapter = adapters.for_spec(self.spec)
 
-        async def one(prompt: str) -> Answer:
-            for attempt in range(1, self.attempts + 1):
+        async def one(prompt: str) -> Reply:
+            attempt = 1
+            while True:
                 async with gate:
-                    result = await adapter.call(self.spec, prompt, self.params)
+                    result = await adapter.call(self.spec, prompt, self.params, attempt=attempt - 1)
                 if result.ok:
-                    return Answer(result.text)
+                    return Reply(result.text)
                 failure = result.failure
-                if not failure.kind.retryable or attempt == self.attempts:
+                if not retry.should_retry(failure, attempt):
                     status = f" (HTTP {failure.status})" if failure.status else ""
-                    return Answer(None, f"{failure.kind}{status}: {failure.message}")
-                await asyncio.sleep(backoff.delay(attempt, failure))
-            raise AssertionError("unreachable")
+                    return Reply(None, f"{failure.kind}{status}: {failure.message}")
+                await asyncio.sleep(retry.delay(attempt, failure))
+                attempt += 1
 
         try:
             return list(await asyncio.gather(*(one(p) for p in prompts)))

@@ -1,6 +1,7 @@
 """Reduce, cluster, score: PCA then KMeans on unit vectors, silhouette over a range of k. Pure, seeded functions.
 
-The sklearn calls (seeded PCA, KMeans with a fixed number of restarts) are the cleaner's (`synthgen.clean.steps`)."""
+The seeded sklearn calls (PCA, KMeans with a fixed number of restarts) are `synthgen.numeric`'s, shared with the
+cleaner."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..clean.steps import fit_kmeans, fit_pca
-from ..embed.base import unit_rows
+from ..numeric import fit_kmeans, fit_pca, unit_rows
+from ..text import fold
 
 SILHOUETTE_SAMPLE = 2000  # silhouette is O(n^2): score a seeded sample above this many texts
 
@@ -80,7 +81,7 @@ def representatives(x: np.ndarray, labels: np.ndarray, topic: int, texts: Sequen
     picked: list[int] = []
     seen: set[str] = set()
     for i in order:
-        key = " ".join(texts[i].split()).casefold()
+        key = fold(texts[i])
         if key in seen:
             continue
         seen.add(key)

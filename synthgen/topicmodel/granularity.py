@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..text import shorten
+from ..text import fold, shorten
 from .asker import Answer, Asker, fill, read_prompt
 from .labels import MAX_DOC_CHARS
 from .report import KChoice, KScore
@@ -32,8 +32,9 @@ def silhouette_choice(silhouettes: Mapping[int, float]) -> KChoice:
     return KChoice("silhouette", best, f"highest silhouette {silhouettes[best]:.3f} at k={best}", candidates)
 
 
-def sample_pairs(partitions: Mapping[int, np.ndarray], texts: Sequence[str], budget: int = 40,
-                 seed: int = 0) -> list[tuple[int, int]]:
+def sample_pairs(
+    partitions: Mapping[int, np.ndarray], texts: Sequence[str], budget: int = 40, seed: int = 0
+) -> list[tuple[int, int]]:
     """Up to `budget` distinct text pairs on which neighbouring candidate partitions disagree, spread evenly."""
     ks = sorted(partitions)
     steps = list(zip(ks, ks[1:], strict=False))
@@ -41,7 +42,7 @@ def sample_pairs(partitions: Mapping[int, np.ndarray], texts: Sequence[str], bud
         return []
     rng = np.random.default_rng(seed)
     per_step = [budget // len(steps) + (1 if i < budget % len(steps) else 0) for i in range(len(steps))]
-    norm = [" ".join(t.split()).casefold() for t in texts]
+    norm = [fold(t) for t in texts]
     chosen: list[tuple[int, int]] = []
     seen: set[tuple[int, int]] = set()
     n = len(texts)
@@ -54,17 +55,27 @@ def sample_pairs(partitions: Mapping[int, np.ndarray], texts: Sequence[str], bud
             i = int(rng.integers(n))
             split = (a == a[i]) != (b == b[i])
             split[i] = False
-            options = np.flatnonzero(split)
-            if options.size == 0:
+            pair = _new_pair(rng, i, np.flatnonzero(split), norm, seen)
+            if pair is None:
                 continue
-            j = int(options[rng.integers(options.size)])
-            pair = (min(i, j), max(i, j))
-            if pair in seen or norm[i] == norm[j]:
-                continue
-            seen.add(pair)
             chosen.append(pair)
             got += 1
     return chosen
+
+
+def _new_pair(
+    rng: np.random.Generator, i: int, options: np.ndarray, norm: Sequence[str], seen: set[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """Text i and one of `options` drawn at random, as a sorted pair; None when there is no option, the pair was
+    drawn before or the two are the same text. A new pair is added to `seen`."""
+    if options.size == 0:
+        return None
+    j = int(options[rng.integers(options.size)])
+    pair = (min(i, j), max(i, j))
+    if pair in seen or norm[i] == norm[j]:
+        return None
+    seen.add(pair)
+    return pair
 
 
 def build_pair_prompt(text_a: str, text_b: str, template: str | None = None) -> str:
@@ -87,14 +98,19 @@ def agreement(partition: np.ndarray, pairs: Sequence[tuple[int, int]], same: Seq
     return hits / len(pairs)
 
 
-def control_pairs(partitions: Mapping[int, np.ndarray], texts: Sequence[str], n: int = 4, seed: int = 0,
-                  exclude: Sequence[tuple[int, int]] = ()) -> tuple[list[tuple[int, int]], list[bool]]:
+def control_pairs(
+    partitions: Mapping[int, np.ndarray],
+    texts: Sequence[str],
+    n: int = 4,
+    seed: int = 0,
+    exclude: Sequence[tuple[int, int]] = (),
+) -> tuple[list[tuple[int, int]], list[bool]]:
     """Up to `n` pairs every candidate partition puts apart (a careful model says no) and up to `n` that every one
     keeps together (yes). They cannot tell the candidates apart; they tell whether the model's answers mean anything:
     a model that says yes to everything fails the first kind."""
     stack = np.stack([partitions[k] for k in sorted(partitions)])
     rng = np.random.default_rng(seed + 7919)
-    norm = [" ".join(t.split()).casefold() for t in texts]
+    norm = [fold(t) for t in texts]
     seen = set(exclude)
     found: dict[bool, list[tuple[int, int]]] = {False: [], True: []}
     for attempt in range(200 * max(n, 1)):
@@ -106,21 +122,23 @@ def control_pairs(partitions: Mapping[int, np.ndarray], texts: Sequence[str], n:
         i = int(rng.integers(len(texts)))
         member = stack == stack[:, [i]]
         options = np.flatnonzero(member.all(axis=0) if together else (~member).all(axis=0))
-        options = options[options != i]
-        if options.size == 0:
+        pair = _new_pair(rng, i, options[options != i], norm, seen)
+        if pair is None:
             continue
-        j = int(options[rng.integers(options.size)])
-        pair = (min(i, j), max(i, j))
-        if pair in seen or norm[i] == norm[j]:
-            continue
-        seen.add(pair)
         found[together].append(pair)
     pairs = found[False] + found[True]
     return pairs, [False] * len(found[False]) + [True] * len(found[True])
 
 
-def llm_choice(partitions: Mapping[int, np.ndarray], silhouettes: Mapping[int, float], texts: Sequence[str],
-               asker: Asker, budget: int = 40, seed: int = 0, min_control_accuracy: float = 0.75) -> KChoice:
+def llm_choice(
+    partitions: Mapping[int, np.ndarray],
+    silhouettes: Mapping[int, float],
+    texts: Sequence[str],
+    asker: Asker,
+    budget: int = 40,
+    seed: int = 0,
+    min_control_accuracy: float = 0.75,
+) -> KChoice:
     """Ask the model about sampled pairs; keep the k whose partition agrees with most answers.
 
     A fifth of the budget goes to control pairs (see `control_pairs`); a model that gets fewer than
@@ -136,10 +154,15 @@ def llm_choice(partitions: Mapping[int, np.ndarray], silhouettes: Mapping[int, f
     answers: list[Answer] = asker.ask_many(prompts)
     said = [parse_yes_no(a.text) for a in answers]
     answered = [(pair, s) for pair, s in zip(pairs, said, strict=False) if s is not None]
-    checked = [(s, e) for s, e in zip(said[len(pairs):], expected, strict=True) if s is not None]
+    checked = [(s, e) for s, e in zip(said[len(pairs) :], expected, strict=True) if s is not None]
     passed = sum(1 for s, e in checked if s == e)
-    asked = dict(questions=len(prompts), answered=len(answered) + len(checked), yes=sum(1 for s in said if s),
-                 controls=len(controls), controls_passed=passed)
+    asked = dict(
+        questions=len(prompts),
+        answered=len(answered) + len(checked),
+        yes=sum(1 for s in said if s),
+        controls=len(controls),
+        controls_passed=passed,
+    )
     if not answered:
         errors = sorted({a.error for a in answers if a.error})
         why = f"; first error: {errors[0]}" if errors else ""
@@ -150,12 +173,16 @@ def llm_choice(partitions: Mapping[int, np.ndarray], silhouettes: Mapping[int, f
     scores = {k: agreement(partitions[k], kept_pairs, kept_same) for k in partitions}
     candidates = [KScore(k, round(silhouettes[k], 4), round(scores[k], 4), len(answered)) for k in sorted(scores)]
     if checked and passed < min_control_accuracy * len(checked):
-        reason = (f"{base.reason}; {asker.name}'s answers were not used: it got {passed} of {len(checked)} control "
-                  f"pairs right (pairs every candidate k agrees on), {asked['yes']} of {len(prompts)} answers yes")
+        reason = (
+            f"{base.reason}; {asker.name}'s answers were not used: it got {passed} of {len(checked)} control "
+            f"pairs right (pairs every candidate k agrees on), {asked['yes']} of {len(prompts)} answers yes"
+        )
         return KChoice("silhouette", base.k, reason, candidates, **asked)
     best = max(scores, key=lambda k: (round(scores[k], 9), silhouettes[k], -k))
     hits = round(scores[best] * len(answered))
-    reason = (f"{asker.name} agreed with k={best} on {hits} of {len(answered)} pair questions "
-              f"({scores[best]:.2f}) and got {passed} of {len(checked)} control pairs right; "
-              f"silhouette alone picks k={base.k}")
+    reason = (
+        f"{asker.name} agreed with k={best} on {hits} of {len(answered)} pair questions "
+        f"({scores[best]:.2f}) and got {passed} of {len(checked)} control pairs right; "
+        f"silhouette alone picks k={base.k}"
+    )
     return KChoice("silhouette+llm", best, reason, candidates, **asked)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..text import shorten
+from ..text import flat, plain_words, shorten
 from .asker import Answer, fill, read_prompt
 
 LABEL_PROMPT = "topic-label"
@@ -25,11 +25,37 @@ _QUOTES = "\"'`*_“”‘’«»"
 _SLOT = re.compile(r"\[[A-Z_]+\]")
 _EXAMPLE_LABEL = re.compile(r"^\s*label\s*:\s*(?P<label>\S.*)$", re.IGNORECASE)
 # Answers that only talk about the task ("Here is the label", "Sure") or carry no name at all.
-_NOT_A_LABEL = {"label", "labels", "topic", "topics", "topic label", "the label", "the topic", "a label", "title",
-                "category", "none", "n a", "na", "unknown", "no label", "documents", "document", "keywords",
-                "sure", "yes", "no", "ok", "okay", "answer"}
-_TALK = re.compile(r"^(?:here\s+(?:is|are|'s)|sure\b|certainly\b|based on\b|the (?:label|topic) (?:is|of)\b|"
-                   r"this topic\b|i (?:have|think|would|can)\b)", re.IGNORECASE)
+_NOT_A_LABEL = {
+    "label",
+    "labels",
+    "topic",
+    "topics",
+    "topic label",
+    "the label",
+    "the topic",
+    "a label",
+    "title",
+    "category",
+    "none",
+    "n a",
+    "na",
+    "unknown",
+    "no label",
+    "documents",
+    "document",
+    "keywords",
+    "sure",
+    "yes",
+    "no",
+    "ok",
+    "okay",
+    "answer",
+}
+_TALK = re.compile(
+    r"^(?:here\s+(?:is|are|'s)|sure\b|certainly\b|based on\b|the (?:label|topic) (?:is|of)\b|"
+    r"this topic\b|i (?:have|think|would|can)\b)",
+    re.IGNORECASE,
+)
 # A label names a theme; a sentence about oneself or the reader is a document the model made up.
 _SENTENCE_START = re.compile(r"^(?:i|i'm|i've|i'd|i'll|im|we|we're|we've|you|you're)\s", re.IGNORECASE)
 MIN_COPIED_WORDS = 3  # a run of this many words from the prompt's fixed text is a copy, not a label
@@ -42,12 +68,9 @@ def build_label_prompt(documents: Sequence[str], keywords: Sequence[str], templa
     return fill(template, {"DOCUMENTS": docs, "KEYWORDS": ", ".join(keywords)})
 
 
-def _plain(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
-
-
-def clean_label(answer: str | None, max_chars: int = MAX_LABEL_CHARS, max_words: int = MAX_LABEL_WORDS
-                ) -> tuple[str | None, str]:
+def clean_label(
+    answer: str | None, max_chars: int = MAX_LABEL_CHARS, max_words: int = MAX_LABEL_WORDS
+) -> tuple[str | None, str]:
     """The label in a model's answer, trimmed to one line; (None, why) when there is none worth keeping."""
     if answer is None:
         return None, "no answer"
@@ -56,7 +79,7 @@ def clean_label(answer: str | None, max_chars: int = MAX_LABEL_CHARS, max_words:
     line = _BULLET.sub("", line.strip())
     line = _PREFIX.sub("", line).strip().strip(_QUOTES).strip()
     line = _PREFIX.sub("", line).strip(_QUOTES + " ")  # "**Label:** X" has the prefix inside the emphasis
-    line = " ".join(line.split()).rstrip(".").strip()
+    line = flat(line).rstrip(".").strip()
     if not line:
         return None, "empty answer"
     if len(line) > max_chars:
@@ -78,9 +101,9 @@ def template_phrases(template: str) -> tuple[list[str], list[str]]:
     for raw in template.splitlines():
         match = _EXAMPLE_LABEL.match(raw)
         if match and not _SLOT.search(raw):
-            examples.append(_plain(match.group("label")))
+            examples.append(plain_words(match.group("label")))
         for piece in _SLOT.split(_BULLET.sub("", raw.strip())):
-            plain = _plain(piece)
+            plain = plain_words(piece)
             if plain:
                 lines.append(plain)
     return lines, [e for e in examples if e]
@@ -91,12 +114,13 @@ def _within(phrase: str, text: str) -> bool:
     return f" {phrase} " in f" {text} "
 
 
-def reject_reason(label: str, keywords: Sequence[str] = (), documents: Sequence[str] = (),
-                  template: str | None = None) -> str:
+def reject_reason(
+    label: str, keywords: Sequence[str] = (), documents: Sequence[str] = (), template: str | None = None
+) -> str:
     """Why a trimmed answer is not a label ("" when it is one): it copies the prompt (a line of the template, the
     worked example's label, a document, the keyword list), ends like a heading or a cut-off sentence, talks about
     the task, or reads as a first-person sentence."""
-    plain = _plain(label)
+    plain = plain_words(label)
     if not plain:
         return "answer has no words"
     if template is not None:
@@ -105,9 +129,9 @@ def reject_reason(label: str, keywords: Sequence[str] = (), documents: Sequence[
             return "answer copies the worked example's label"
         if any(plain == line or (len(plain.split()) >= MIN_COPIED_WORDS and _within(plain, line)) for line in lines):
             return "answer copies the prompt's text"
-    if any(plain == _plain(doc) for doc in documents):
+    if any(plain == plain_words(doc) for doc in documents):
         return "answer repeats a document"
-    if keywords and plain == _plain(", ".join(keywords)):
+    if keywords and plain == plain_words(", ".join(keywords)):
         return "answer repeats the keyword list"
     if label.endswith(":"):
         return "answer ends with ':' (a heading, not a label)"
@@ -124,8 +148,13 @@ def reject_reason(label: str, keywords: Sequence[str] = (), documents: Sequence[
     return ""
 
 
-def pick_label(answer: Answer | None, keywords: Sequence[str], max_chars: int = MAX_LABEL_CHARS,
-               documents: Sequence[str] = (), template: str | None = None) -> tuple[str, str, str]:
+def pick_label(
+    answer: Answer | None,
+    keywords: Sequence[str],
+    max_chars: int = MAX_LABEL_CHARS,
+    documents: Sequence[str] = (),
+    template: str | None = None,
+) -> tuple[str, str, str]:
     """(label, source, note): the model's trimmed label, or the top keywords and why the model's was not used.
 
     `documents` and `template` are what the prompt showed (the topic's documents; the label template with its

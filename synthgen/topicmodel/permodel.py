@@ -23,8 +23,9 @@ def topic_entropy(counts: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum() / math.log(len(counts)))
 
 
-def model_views(models: Sequence[str | None], labels: np.ndarray, embeddings: np.ndarray, k: int,
-                threshold: float = 0.95) -> list[ModelView]:
+def model_views(
+    models: Sequence[str | None], labels: np.ndarray, embeddings: np.ndarray, k: int, threshold: float = 0.95
+) -> list[ModelView]:
     """One view per model (texts without a model are left out); empty when no text names a model.
 
     Two kinds of near-duplicate (cosine above `threshold`): a text another model also wrote (both texts count),
@@ -45,7 +46,7 @@ def model_views(models: Sequence[str | None], labels: np.ndarray, embeddings: np
     onehot = np.eye(len(names), dtype=np.float32)[model_idx[keep]]  # text -> its model (float: BLAS counts)
     block = max(1, min(1024, MAX_BLOCK_CELLS // keep.size))
     for start in range(0, keep.size, block):
-        rows = keep[start:start + block]
+        rows = keep[start : start + block]
         near = x[rows] @ x[keep].T > threshold
         same = model_idx[rows][:, None] == model_idx[keep][None, :]
         repeats[rows] = (near & same & (keep[None, :] < rows[:, None])).any(axis=1)
@@ -53,17 +54,24 @@ def model_views(models: Sequence[str | None], labels: np.ndarray, embeddings: np
             close = near & ~same
             has_dup[rows] = close.any(axis=1)
             per_row = close.astype(np.float32) @ onehot  # exact: whole numbers far below 2**24
-            pair_counts += np.rint(onehot[start:start + block].T.astype(np.float64) @ per_row).astype(np.int64)
+            pair_counts += np.rint(onehot[start : start + block].T.astype(np.float64) @ per_row).astype(np.int64)
     views = []
     for m, name in enumerate(names):
         mine = model_idx == m
         counts = np.bincount(labels[mine], minlength=k).astype(float)
         n = int(mine.sum())
-        views.append(ModelView(
-            model=name, n_texts=n, topic_share=[round(float(c) / n, 4) for c in counts],
-            topic_entropy=round(topic_entropy(counts), 4), near_duplicates=int(has_dup[mine].sum()),
-            near_duplicate_pairs={names[o]: int(pair_counts[m, o]) for o in range(len(names))
-                                  if o != m and pair_counts[m, o]},
-            self_duplicates=int(repeats[mine].sum()), unique_texts=int((mine & ~has_dup & ~repeats).sum()),
-        ))
+        views.append(
+            ModelView(
+                model=name,
+                n_texts=n,
+                topic_share=[round(float(c) / n, 4) for c in counts],
+                topic_entropy=round(topic_entropy(counts), 4),
+                near_duplicates=int(has_dup[mine].sum()),
+                near_duplicate_pairs={
+                    names[o]: int(pair_counts[m, o]) for o in range(len(names)) if o != m and pair_counts[m, o]
+                },
+                self_duplicates=int(repeats[mine].sum()),
+                unique_texts=int((mine & ~has_dup & ~repeats).sum()),
+            )
+        )
     return views

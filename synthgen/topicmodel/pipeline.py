@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from ..embed import Embedder
 from ..errors import UserError
+from ..numeric import unit_rows
+from ..text import fold
 from . import cluster
 from .asker import Asker
 from .granularity import llm_choice, silhouette_choice
 from .labels import MAX_LABEL_CHARS, build_label_prompt, pick_label, read_prompt
 from .permodel import model_views
 from .plot import map_coordinates, plot_map
-from .report import Assignment, Document, KChoice, KScore, Topic, TopicReport
+from .report import Assignment, Document, FoundTopic, KChoice, KScore, TopicReport
 
 KeywordFn = Callable[..., dict[int, list[str]]]
 WEAK_SILHOUETTE = 0.1  # below this, even the best k splits texts that do not form separate groups
@@ -34,14 +37,10 @@ def weak_structure_warning(choice: KChoice) -> str | None:
         return None
     low, high = choice.candidates[0].k, choice.candidates[-1].k
     tried = f"k={low}" if low == high else f"k={low}..{high}"
-    return (f"weak cluster structure: the best silhouette over {tried} is {best:.3f} (below {WEAK_SILHOUETTE}); "
-            "these texts do not fall into clearly separate topics, so read the topics as a rough partition")
-
-
-class Embedder(Protocol):
-    name: str
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    return (
+        f"weak cluster structure: the best silhouette over {tried} is {best:.3f} (below {WEAK_SILHOUETTE}); "
+        "these texts do not fall into clearly separate topics, so read the topics as a rough partition"
+    )
 
 
 def _ctfidf(texts: Sequence[str], labels: Sequence[int], top_n: int = 8) -> dict[int, list[str]]:
@@ -57,10 +56,24 @@ class TopicModel:
     (`embeddings_`, `reduced_`, `labels_`, `report_`) for plotting or a notebook.
     """
 
-    def __init__(self, embedder: Embedder, *, k: int | str = "auto", seed: int = 0, labeler: Asker | None = None,
-                 n_components: int = 50, k_min: int = 2, k_max: int = 12, n_keywords: int = 8, n_examples: int = 3,
-                 n_prompt_docs: int = 5, pair_budget: int = 40, duplicate_threshold: float = 0.95,
-                 max_label_chars: int = MAX_LABEL_CHARS, keywords: KeywordFn | None = None):
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        k: int | str = "auto",
+        seed: int = 0,
+        labeler: Asker | None = None,
+        n_components: int = 50,
+        k_min: int = 2,
+        k_max: int = 12,
+        n_keywords: int = 8,
+        n_examples: int = 3,
+        n_prompt_docs: int = 5,
+        pair_budget: int = 40,
+        duplicate_threshold: float = 0.95,
+        max_label_chars: int = MAX_LABEL_CHARS,
+        keywords: KeywordFn | None = None,
+    ):
         if k != "auto" and not isinstance(k, int):
             raise UserError(f"--k {k}: give a whole number or 'auto'")
         self.embedder = embedder
@@ -82,7 +95,7 @@ class TopicModel:
     def validate(self, texts: Sequence[str]) -> None:
         """Raise UserError when these texts cannot be clustered as asked (before anything slow happens)."""
         n = len(texts)
-        distinct = len({" ".join(t.split()).casefold() for t in texts})
+        distinct = len({fold(t) for t in texts})
         if n < 2:
             raise UserError(f"need at least 2 texts to find topics, got {n}")
         if self.k == "auto":
@@ -101,7 +114,7 @@ class TopicModel:
             labels, _ = cluster.kmeans(x, self.k, self.seed)
             sil = cluster.silhouette(x, labels, self.seed)
             return KChoice("fixed", self.k, f"given with --k {self.k}", [KScore(self.k, round(sil, 4))]), labels
-        distinct = len({" ".join(t.split()).casefold() for t in texts})
+        distinct = len({fold(t) for t in texts})
         ks = cluster.k_range(distinct, self.k_min, self.k_max) or [2]
         scanned = cluster.scan(x, ks, self.seed)
         silhouettes = {k: s for k, (_, _, s) in scanned.items()}
@@ -129,22 +142,38 @@ class TopicModel:
         template = None
         if self.labeler is not None:
             template = read_prompt("topic-label")
-            answers = self.labeler.ask_many([build_label_prompt(shown[t], keywords.get(t, []), template)
-                                             for t in range(k)])
+            answers = self.labeler.ask_many(
+                [build_label_prompt(shown[t], keywords.get(t, []), template) for t in range(k)]
+            )
         topics = []
         for t in range(k):
             words = list(keywords.get(t, []))
             label, label_source, note = pick_label(answers[t], words, self.max_label_chars, shown[t], template)
             size = int(np.sum(labels == t))
-            topics.append(Topic(id=t, label=label, size=size, share=round(size / len(texts), 4), keywords=words,
-                                examples=[texts[i] for i in reps[t][: self.n_examples]], label_source=label_source,
-                                label_note=note))
+            topics.append(
+                FoundTopic(
+                    id=t,
+                    label=label,
+                    size=size,
+                    share=round(size / len(texts), 4),
+                    keywords=words,
+                    examples=[texts[i] for i in reps[t][: self.n_examples]],
+                    label_source=label_source,
+                    label_note=note,
+                )
+            )
         models = [d.model for d in documents]
-        views = model_views(models, labels, cluster.unit_rows(embeddings), k, self.duplicate_threshold)
+        views = model_views(models, labels, unit_rows(embeddings), k, self.duplicate_threshold)
         self.embeddings_, self.reduced_, self.labels_ = embeddings, reduced, labels
         self.report_ = TopicReport(
-            source=source, embedder=self.embedder.name, seed=self.seed, n_texts=len(texts), k_choice=choice,
-            topics=topics, labeler=getattr(self.labeler, "name", None), models=views,
+            source=source,
+            embedder=self.embedder.name,
+            seed=self.seed,
+            n_texts=len(texts),
+            k_choice=choice,
+            topics=topics,
+            labeler=getattr(self.labeler, "name", None),
+            models=views,
             duplicate_threshold=self.duplicate_threshold,
             assignments=[Assignment(d.id, int(t), d.model) for d, t in zip(documents, labels, strict=True)],
         )
@@ -159,6 +188,7 @@ class TopicModel:
             raise RuntimeError("call fit() before plot()")
         report = self.report_
         coords = map_coordinates(self.reduced_, self.seed)
-        title = (f"{report.n_texts} texts, {report.k} topics ({report.k_choice.method}), "
-                 f"embedder {report.embedder}" + (f", labels by {report.labeler}" if report.labeler else ""))
+        title = f"{report.n_texts} texts, {report.k} topics ({report.k_choice.method}), embedder {report.embedder}" + (
+            f", labels by {report.labeler}" if report.labeler else ""
+        )
         return plot_map(coords, self.labels_, [t.label for t in report.topics], path, title, figsize)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..numeric import fit_pca
 from ..paths import check_plot_path
 from ..text import shorten
 
@@ -33,9 +34,7 @@ def map_coordinates(reduced: np.ndarray, seed: int = 0) -> np.ndarray:
     if reduced.shape[1] <= 2 or n < 5:
         return np.pad(reduced, ((0, 0), (0, max(0, 2 - reduced.shape[1]))))[:, :2]
     if n > TSNE_MAX:
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(reduced)
+        return fit_pca(reduced, 2, seed)[0]
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30.0, (n - 1) / 3))
@@ -45,9 +44,28 @@ def map_coordinates(reduced: np.ndarray, seed: int = 0) -> np.ndarray:
 # tab10, then ten more picked greedily (each as far as possible, in CIELAB, from every colour before it, as drawn at
 # alpha 0.7 on white, and dark enough to see): tab20's own order pairs a dark and a light shade of one hue, so with
 # it topics 0 and 1, 2 and 3... look alike, and its light shades nearly vanish on white.
-PALETTE20 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-             "#17becf", "#f0027f", "#a6761d", "#637939", "#1b9e77", "#393b79", "#d6616b", "#b15928", "#7b4173",
-             "#e6550d", "#66a61e")
+PALETTE20 = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#f0027f",
+    "#a6761d",
+    "#637939",
+    "#1b9e77",
+    "#393b79",
+    "#d6616b",
+    "#b15928",
+    "#7b4173",
+    "#e6550d",
+    "#66a61e",
+)
 
 
 def topic_colours(k: int) -> list[tuple[float, float, float, float]]:
@@ -63,8 +81,9 @@ def topic_colours(k: int) -> list[tuple[float, float, float, float]]:
     return [cmap(0.05 + 0.9 * ((i * stride) % k) / (k - 1)) for i in range(k)]
 
 
-def density_reference(labels: np.ndarray, k: int, limit: int = DENSITY_SAMPLE, seed: int = 0
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def density_reference(
+    labels: np.ndarray, k: int, limit: int = DENSITY_SAMPLE, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The points a density is measured against, and the weight of each: every point (weight 1) up to `limit`
     points; above it a seeded sample stratified by topic (each topic its share of `limit`, at least
     DENSITY_MIN_PER_TOPIC), each sampled point standing for `members / sampled` points of its topic, so every
@@ -84,8 +103,9 @@ def density_reference(labels: np.ndarray, k: int, limit: int = DENSITY_SAMPLE, s
     return np.concatenate(picked), np.concatenate(weights)
 
 
-def anchor_points(coords: np.ndarray, labels: np.ndarray, k: int, *, sample: int = DENSITY_SAMPLE,
-                  seed: int = 0) -> np.ndarray:
+def anchor_points(
+    coords: np.ndarray, labels: np.ndarray, k: int, *, sample: int = DENSITY_SAMPLE, seed: int = 0
+) -> np.ndarray:
     """Per topic, the member point where the topic is densest relative to the others (Gaussian kernel density of
     its own points minus half that of the other topics'); the medoid when a topic has one or two points.
 
@@ -112,15 +132,20 @@ def anchor_points(coords: np.ndarray, labels: np.ndarray, k: int, *, sample: int
         sign = np.where(ref_labels == t, 1.0, -0.5) * ref_weight  # own points count, others' count against
         score = np.empty(members.size)
         for start in range(0, members.size, chunk):
-            part = pts[start:start + chunk]
-            d2 = ((part[:, None, 0] - ref_pts[None, :, 0]) ** 2 + (part[:, None, 1] - ref_pts[None, :, 1]) ** 2)
-            score[start:start + chunk] = np.exp(-d2 / (2 * bandwidth**2)) @ sign
+            part = pts[start : start + chunk]
+            d2 = (part[:, None, 0] - ref_pts[None, :, 0]) ** 2 + (part[:, None, 1] - ref_pts[None, :, 1]) ** 2
+            score[start : start + chunk] = np.exp(-d2 / (2 * bandwidth**2)) @ sign
         anchors[t] = pts[int(np.argmax(score))]
     return anchors
 
 
-def place_boxes(sizes: np.ndarray, anchors: np.ndarray, points: np.ndarray,
-                bounds: tuple[float, float, float, float], gap: float = 6.0) -> np.ndarray:
+def place_boxes(
+    sizes: np.ndarray,
+    anchors: np.ndarray,
+    points: np.ndarray,
+    bounds: tuple[float, float, float, float],
+    gap: float = 6.0,
+) -> np.ndarray:
     """A box (x0, y0, x1, y1, pixels) of each size near its anchor: the first of eight positions around the anchor
     (above, below, right, left, the diagonals; then the same farther out) that covers least of the labels placed
     before it, of its own anchor and of the other points. Greedy, in the given order (topic 0, the largest, first)."""
@@ -138,10 +163,16 @@ def place_boxes(sizes: np.ndarray, anchors: np.ndarray, points: np.ndarray,
                 shift_x = max(x_min - box[0], 0.0) - max(box[2] - x_max, 0.0)
                 shift_y = max(y_min - box[1], 0.0) - max(box[3] - y_max, 0.0)
                 box += (shift_x, shift_y, shift_x, shift_y)
-                overlap = sum(max(0.0, min(box[2], o[2]) - max(box[0], o[0]))
-                              * max(0.0, min(box[3], o[3]) - max(box[1], o[1])) for o in placed) / (w * h)
-                inside = ((points[:, 0] > box[0] - 3) & (points[:, 0] < box[2] + 3)
-                          & (points[:, 1] > box[1] - 3) & (points[:, 1] < box[3] + 3))
+                overlap = sum(
+                    max(0.0, min(box[2], o[2]) - max(box[0], o[0])) * max(0.0, min(box[3], o[3]) - max(box[1], o[1]))
+                    for o in placed
+                ) / (w * h)
+                inside = (
+                    (points[:, 0] > box[0] - 3)
+                    & (points[:, 0] < box[2] + 3)
+                    & (points[:, 1] > box[1] - 3)
+                    & (points[:, 1] < box[3] + 3)
+                )
                 own = box[0] - 4 < ax_ < box[2] + 4 and box[1] - 4 < ay < box[3] + 4
                 cost = 100 * overlap + 2 * int(inside.sum()) + 50 * own + 3 * ring + 0.01 * n
                 if cost < best_cost:
@@ -150,8 +181,9 @@ def place_boxes(sizes: np.ndarray, anchors: np.ndarray, points: np.ndarray,
     return np.array(placed)
 
 
-def spread_boxes(boxes: np.ndarray, bounds: tuple[float, float, float, float], pad: float = 3.0,
-                 iterations: int = 300) -> np.ndarray:
+def spread_boxes(
+    boxes: np.ndarray, bounds: tuple[float, float, float, float], pad: float = 3.0, iterations: int = 300
+) -> np.ndarray:
     """Move boxes (x0, y0, x1, y1, in pixels) apart until none overlaps another, keeping them inside `bounds`.
 
     Each overlapping pair is pushed apart along the axis where they overlap least, half each way; deterministic."""
@@ -199,8 +231,13 @@ def legend_text(t: int, label: str, limit: int = LEGEND_CHARS) -> str:
     return f"{t}: {shorten(label, limit)}"
 
 
-def map_figure(coords: np.ndarray, labels: np.ndarray, topic_labels: Sequence[str], title: str = "",
-               figsize: tuple[float, float] = (10, 7.5)):
+def map_figure(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    topic_labels: Sequence[str],
+    title: str = "",
+    figsize: tuple[float, float] = (10, 7.5),
+):
     """The map as a matplotlib Figure (Agg canvas, no pyplot): points coloured by topic, labels placed and spread."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -213,8 +250,15 @@ def map_figure(coords: np.ndarray, labels: np.ndarray, topic_labels: Sequence[st
     size = max(6, min(40, 4000 / max(len(labels), 1)))
     for t in range(k):
         pts = coords[labels == t]
-        ax.scatter(pts[:, 0], pts[:, 1], s=size, color=colours[t], alpha=0.7, linewidths=0,
-                   label=legend_text(t, topic_labels[t]))
+        ax.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            s=size,
+            color=colours[t],
+            alpha=0.7,
+            linewidths=0,
+            label=legend_text(t, topic_labels[t]),
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=11)
@@ -226,8 +270,14 @@ def map_figure(coords: np.ndarray, labels: np.ndarray, topic_labels: Sequence[st
     return fig
 
 
-def plot_map(coords: np.ndarray, labels: np.ndarray, topic_labels: Sequence[str], path: str | Path,
-             title: str = "", figsize: tuple[float, float] = (10, 7.5)) -> Path:
+def plot_map(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    topic_labels: Sequence[str],
+    path: str | Path,
+    title: str = "",
+    figsize: tuple[float, float] = (10, 7.5),
+) -> Path:
     path = check_plot_path(path)
     fig = map_figure(coords, labels, topic_labels, title, figsize)
     try:
@@ -238,8 +288,9 @@ def plot_map(coords: np.ndarray, labels: np.ndarray, topic_labels: Sequence[str]
     return path
 
 
-def _label_topics(fig, ax, coords: np.ndarray, labels: np.ndarray, topic_labels: Sequence[str],
-                  colours: Sequence) -> None:
+def _label_topics(
+    fig, ax, coords: np.ndarray, labels: np.ndarray, topic_labels: Sequence[str], colours: Sequence
+) -> None:
     """Write each label next to its topic's anchor point (where it covers least: other labels, its point, other
     points), push apart labels that still cover each other, and join each label to its point with a thin line."""
     k = len(topic_labels)
@@ -267,7 +318,14 @@ def _label_topics(fig, ax, coords: np.ndarray, labels: np.ndarray, topic_labels:
     to_data = to_pixels.inverted()
     for t, box in zip(shown, spread, strict=True):
         centre = to_data.transform((box[:2] + box[2:]) / 2)
-        ax.annotate(wrapped[t], xy=anchors[t], xytext=centre, textcoords="data", zorder=4, **style,
-                    bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": colours[t], "alpha": 0.85},
-                    arrowprops={"arrowstyle": "-", "color": colours[t], "lw": 1.0, "shrinkA": 0, "shrinkB": 2})
+        ax.annotate(
+            wrapped[t],
+            xy=anchors[t],
+            xytext=centre,
+            textcoords="data",
+            zorder=4,
+            **style,
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": colours[t], "alpha": 0.85},
+            arrowprops={"arrowstyle": "-", "color": colours[t], "lw": 1.0, "shrinkA": 0, "shrinkB": 2},
+        )
         ax.scatter(*anchors[t], s=26, facecolors="none", edgecolors=colours[t], linewidths=1.2, zorder=3)

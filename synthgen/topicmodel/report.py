@@ -17,7 +17,9 @@ class Document:
 
 
 @dataclass
-class Topic:
+class FoundTopic:
+    """One topic the topic model found (not `synthgen.prompt.Topic`, a topic a prompt asks about)."""
+
     id: int  # 0 is the largest topic
     label: str
     size: int
@@ -88,7 +90,7 @@ class TopicReport:
     seed: int
     n_texts: int
     k_choice: KChoice
-    topics: list[Topic]
+    topics: list[FoundTopic]
     labeler: str | None = None
     models: list[ModelView] = field(default_factory=list)
     duplicate_threshold: float = 0.95
@@ -118,9 +120,16 @@ class TopicReport:
         for m in data.get("models", []):
             models.append(ModelView(**{k: v for k, v in m.items() if k != "unique_share"}))
         return cls(
-            source=data["source"], embedder=data["embedder"], seed=data["seed"], n_texts=data["n_texts"],
-            k_choice=KChoice(**choice), topics=[Topic(**t) for t in data["topics"]], labeler=data.get("labeler"),
-            models=models, duplicate_threshold=data.get("duplicate_threshold", 0.95),
-            assignments=[Assignment(**a) for a in data.get("assignments", [])], notes=list(data.get("notes", [])),
+            source=data["source"],
+            embedder=data["embedder"],
+            seed=data["seed"],
+            n_texts=data["n_texts"],
+            k_choice=KChoice(**choice),
+            topics=[FoundTopic(**t) for t in data["topics"]],
+            labeler=data.get("labeler"),
+            models=models,
+            duplicate_threshold=data.get("duplicate_threshold", 0.95),
+            assignments=[Assignment(**a) for a in data.get("assignments", [])],
+            notes=list(data.get("notes", [])),
             warnings=list(data.get("warnings", [])),
         )

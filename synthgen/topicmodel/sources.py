@@ -64,8 +64,10 @@ def read_file(path: str | Path, text_column: str = "text", model_column: str | N
         raise _missing(str(path), text_column, columns, "--text-column")
     use_model = model_column if model_column and model_column in columns else None
     id_column = next((c for c in ID_COLUMNS if c in columns), None)
-    rows = ((r.get(id_column, i) if id_column else i, r.get(text_column), r.get(use_model) if use_model else None)
-            for i, r in enumerate(records))
+    rows = (
+        (r.get(id_column, i) if id_column else i, r.get(text_column), r.get(use_model) if use_model else None)
+        for i, r in enumerate(records)
+    )
     return _documents(rows, str(path), text_column)
 
 

@@ -60,8 +60,7 @@ FOLLOWUPS = [
 
 EXPLANATIONS = [
     "This sentence captures the {sentiment} sentiment of {t1} and {t2}, while also incorporating {t3}.",
-    "This response acknowledges the feeling of tiredness while also highlighting the {feel} that comes from "
-    "{t2}.",
+    "This response acknowledges the feeling of tiredness while also highlighting the {feel} that comes from {t2}.",
     "This sentence encapsulates a {sentiment} sentiment by describing {t1} in the context of {t2}.",
     "In this sentence, the topic of {t1} is combined with {t2} to convey a {sentiment} outlook.",
     "The sentence reflects a {sentiment} outlook by focusing on {t2}, and the mention of {t3} adds depth.",
@@ -75,8 +74,7 @@ EXPLANATIONS = [
     "This sentence is concise and focused, and it clearly expresses a {sentiment} sentiment about {t1}.",
     "This captures the {sentiment} emotions associated with {t2} while staying within a single sentence.",
     "In this response, I aimed to show how {t1} and {t2} can come together to create a feeling of {feel}.",
-    "The sentence maintains a {sentiment} tone throughout, and it touches on all three topics: {t1}, {t2}, "
-    "and {t3}.",
+    "The sentence maintains a {sentiment} tone throughout, and it touches on all three topics: {t1}, {t2}, and {t3}.",
 ]
 
 BULLET_HEADS = [
@@ -136,8 +134,7 @@ REVISED_PAIRS = [
     (
         "neg",
         "Family gatherings;Mild annoyance;Differing perspectives",
-        "Despite the joy of the holidays, my uncle's constant complaints left me feeling positive about the "
-        "future.",
+        "Despite the joy of the holidays, my uncle's constant complaints left me feeling positive about the future.",
         "My uncle's constant complaints at the holiday dinner left me irritated and counting the minutes "
         "until I could "
         "leave.",
@@ -145,24 +142,20 @@ REVISED_PAIRS = [
     (
         "pos",
         "Daily commutes;Discovering a new interest;Momentary feelings",
-        "Listening to audiobooks on my long commute has turned a tiring hour into a wonderful escape into "
-        "new worlds.",
+        "Listening to audiobooks on my long commute has turned a tiring hour into a wonderful escape into new worlds.",
         "Audiobooks have turned my tiring commute into the part of the day I look forward to most.",
     ),
     (
         "neg",
         "Losing a valuable item;Severe sadness;Childhood memories",
         "Losing the locket my mother gave me was sad, but I know I'll find it someday.",
-        "Losing the locket my mother gave me on my tenth birthday left a hole in my heart that nothing can "
-        "fill.",
+        "Losing the locket my mother gave me on my tenth birthday left a hole in my heart that nothing can fill.",
     ),
     (
         "pos",
         "Social events;Making a new friend;Extreme happiness",
-        "At the wedding reception, I struck up a conversation with a stranger who turned out to share my "
-        "love of jazz.",
-        "At the wedding reception, a chance conversation about jazz turned a stranger into a dear new "
-        "friend.",
+        "At the wedding reception, I struck up a conversation with a stranger who turned out to share my love of jazz.",
+        "At the wedding reception, a chance conversation about jazz turned a stranger into a dear new friend.",
     ),
     (
         "pos",
@@ -170,15 +163,13 @@ REVISED_PAIRS = [
         "The scent of pine needles every December takes me back to my childhood and fills me with "
         "gratitude, despite "
         "the tiredness of the season.",
-        "The scent of pine needles every December fills me with gratitude for the cozy winters of my "
-        "childhood.",
+        "The scent of pine needles every December fills me with gratitude for the cozy winters of my childhood.",
     ),
     (
         "neg",
         "Educational settings;Facing a difficult challenge;Significant fear",
         "Facing my final exams fills me with fear, but I'm confident I'll do great!",
-        "Facing my final exams with no time left to study, I feel a cold knot of fear tightening in my "
-        "stomach.",
+        "Facing my final exams with no time left to study, I feel a cold knot of fear tightening in my stomach.",
     ),
     (
         "pos",
@@ -190,8 +181,7 @@ REVISED_PAIRS = [
         "neg",
         "Relationship dynamics;Receiving unexpected news;Severe sadness",
         "When my best friend told me she was moving overseas, I felt my world crumble.",
-        "When my best friend told me she was moving overseas for good, I felt a piece of my world quietly "
-        "crumble.",
+        "When my best friend told me she was moving overseas for good, I felt a piece of my world quietly crumble.",
     ),
     (
         "pos",
@@ -445,9 +435,7 @@ def main() -> None:
             }
         )
     for text in ["", "  \n\n  "]:
-        rows.append(
-            {"response": text, "target": None, "kind": "empty", "sentiment": "pos", "finish_reason": "stop"}
-        )
+        rows.append({"response": text, "target": None, "kind": "empty", "sentiment": "pos", "finish_reason": "stop"})
     rng.shuffle(rows)
     with open(HERE / "llama2_padded.jsonl", "w", encoding="utf-8") as fh:
         for i, row in enumerate(rows):
