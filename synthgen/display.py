@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .engine import Event
 from .generation import RunSummary
-from .store import OK, Record, RunInfo
+from .store import OK, RunInfo
 
 
 class LiveProgress:
@@ -35,19 +35,20 @@ class LiveProgress:
         self.failed: Counter[str] = Counter()
         self.retrying: Counter[str] = Counter()
 
-    def start(self, run: RunInfo, cells: list[Record], note: str | None) -> None:
+    def start(self, run: RunInfo, todo: dict[str, int], note: str | None) -> None:
+        """The run's first line and a bar per model; `todo`: each model's cells still to do."""
         if note:
             self.console.print(f"[cyan]{note}[/cyan]")
-        per_model = Counter(c.model for c in cells)
+        total = sum(todo.values())
         self.console.print(
-            f"run [bold]{run.run_id}[/bold]: {len(cells)} cells to do "
+            f"run [bold]{run.run_id}[/bold]: {total} cells to do "
             f"({run.rounds} rounds x {len(run.models)} models, seed {run.seed}) -> {run.store_url}"
         )
         self.progress.start()
-        self.total_task = self.progress.add_task("[bold]all", total=len(cells), detail="")
+        self.total_task = self.progress.add_task("[bold]all", total=total, detail="")
         width = max((len(m) for m in run.models), default=5)
         for model in run.models:
-            self.tasks[model] = self.progress.add_task(model.ljust(width), total=per_model.get(model, 0), detail="")
+            self.tasks[model] = self.progress.add_task(model.ljust(width), total=todo.get(model, 0), detail="")
 
     def __call__(self, event: Event) -> None:
         if event.kind == "retry":

@@ -13,17 +13,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from .adapters import Adapter, Adapters
 from .catalog import ModelSpec
+from .lease import LeaseLost
 from .prompt import RoundPlan, Topic
 from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate, RetryPolicy
 from .results import CallResult, Failure, FailureKind
-from .store import FAILED, OK, SKIPPED, Record, Store, StoreUnavailable
+from .store import FAILED, OK, SKIPPED, Record, RecordRejected, Store, StoreUnavailable
+from .text import shorten
 
 
 @dataclass
@@ -36,6 +38,15 @@ class EngineConfig:
     breaker_threshold: int = 5
     timeout: float = 120.0
     seed: int | None = None  # jitter seed; None = system randomness
+
+
+@dataclass
+class Heartbeat:
+    """A blocking check the engine runs every `every_s` seconds in a thread; False stops the run."""
+
+    check: Callable[[], bool]
+    every_s: float
+    error: Callable[[], Exception]
 
 
 @dataclass(frozen=True)
@@ -97,31 +108,55 @@ class Engine:
         # error. (The DynamoDB store keeps its own, for callers outside the engine: see DynamoDBStore._down.)
         self._store_down: StoreUnavailable | None = None
 
-    async def run(self, cells: list[Record]) -> None:
-        """Run these cells to an outcome each (ok, failed or skipped), storing every outcome as it happens."""
+    async def run(
+        self, cells: Mapping[str, Iterable[Record]] | Iterable[Record], *, heartbeat: Heartbeat | None = None
+    ) -> None:
+        """Run these cells to an outcome each (ok, failed or skipped), storing every outcome as it happens.
+
+        `cells`: per model alias, that model's cells (read lazily: a model's iterable is consumed as its lane
+        has room, so a large run is never held whole), or one iterable of all cells. `heartbeat`: a blocking
+        check, run in a thread every `heartbeat.every_s` seconds (the run's lease); when it returns False the
+        run stops with `heartbeat.error()`."""
         self._global = Gate(self.config.concurrency)
-        by_model: dict[str, list[Record]] = {}
-        for cell in cells:
-            by_model.setdefault(cell.model, []).append(cell)
+        by_model = dict(cells) if isinstance(cells, Mapping) else _group(cells)
         try:
             for alias in by_model:
                 # once per model, before any cell: the protocol's extra was checked with the credentials, so this
                 # does not fail; if it does (a UserError), the run stops here with that one line
                 self.lanes[alias].adapter = self.adapters.for_spec(self.lanes[alias].spec)
-            async with asyncio.TaskGroup() as group:
-                for alias, model_cells in by_model.items():
-                    group.create_task(self._feed(alias, model_cells, group))
+            async with asyncio.TaskGroup() as outer:
+                beat = outer.create_task(self._beat(heartbeat)) if heartbeat is not None else None
+
+                async def work() -> None:
+                    try:
+                        async with asyncio.TaskGroup() as group:
+                            for alias, model_cells in by_model.items():
+                                group.create_task(self._feed(alias, model_cells, group))
+                    finally:
+                        if beat is not None:
+                            beat.cancel()
+
+                outer.create_task(work())
         except BaseExceptionGroup as errors:
             # every writer that met the dead store says so: the run stops with the first, once
             others = errors.split(StoreUnavailable)[1]
             if self._store_down is not None and others is None:
                 raise self._store_down from None
+            lost = errors.subgroup(LeaseLost)
+            if lost is not None:
+                raise _first(lost) from None
             raise
         finally:
             await self.adapters.aclose()
             self._writer.shutdown(wait=True, cancel_futures=self._store_down is not None)
 
-    async def _feed(self, alias: str, cells: list[Record], group: asyncio.TaskGroup) -> None:
+    async def _beat(self, heartbeat: Heartbeat) -> None:
+        while True:
+            await asyncio.sleep(heartbeat.every_s)
+            if not await asyncio.to_thread(heartbeat.check):
+                raise heartbeat.error()
+
+    async def _feed(self, alias: str, cells: Iterable[Record], group: asyncio.TaskGroup) -> None:
         lane = self.lanes[alias]
         for cell in cells:
             if lane.breaker.is_open:
@@ -182,15 +217,30 @@ class Engine:
         # an outcome nobody awaits any more (the run was stopped around it) is not worth a warning
         write.add_done_callback(lambda done: done.cancelled() or done.exception())
         # shield: once a write has started it finishes, even when Ctrl-C cancels the run around it
-        await asyncio.shield(write)
-        self.on_event(Event("stored", record.model, record=record))
+        stored = await asyncio.shield(write)
+        self.on_event(Event("stored", stored.model, record=stored))
 
-    def _put(self, record: Record) -> None:
-        """In a writer thread: once the store has failed, later writes fail at once instead of each waiting."""
+    def _put(self, record: Record) -> Record:
+        """In a writer thread: once the store has failed, later writes fail at once instead of each waiting.
+
+        A record the store cannot take as it is (RecordRejected: nothing was written) is replaced by a failure
+        record saying why, so the cell still ends with one outcome and the other cells go on. Returns what was
+        stored."""
         if self._store_down is not None:
             raise self._store_down
         try:
-            self.store.put_record(record)
+            try:
+                self.store.put_record(record)
+            except RecordRejected as exc:
+                record = _fresh(
+                    record,
+                    status=FAILED,
+                    failure_kind=str(FailureKind.ERROR),
+                    failure_message=shorten(f"the outcome could not be stored: {exc}"),
+                    attempts=record.attempts,
+                    latency_s=record.latency_s,
+                )
+                self.store.put_record(record)
         except StoreUnavailable as exc:
             if self._store_down is None:
                 self._store_down = exc
@@ -198,6 +248,7 @@ class Engine:
         with self._stored_lock:
             self.stored += 1
             self.stored_ok += record.status == OK
+        return record
 
     @staticmethod
     def _outcome(cell: Record, result: CallResult, attempts: int) -> Record:
@@ -244,6 +295,20 @@ def _fresh(cell: Record, **outcome: Any) -> Record:
         "created_at": cell.created_at,
     }
     return Record(**{**identity, **outcome})
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    return found
+
+
+def _group(cells: Iterable[Record]) -> dict[str, list[Record]]:
+    by_model: dict[str, list[Record]] = {}
+    for cell in cells:
+        by_model.setdefault(cell.model, []).append(cell)
+    return by_model
 
 
 def _plan_of(cell: Record) -> RoundPlan:

@@ -534,3 +534,27 @@ def test_unreachable_dynamodb_store_is_one_line_and_nothing_is_sent(provider_ser
     err = capsys.readouterr().err
     assert "dynamodb://synthgen-test" in err and err.count("\n") == 1
     assert provider_server.requests == []
+
+
+def test_an_outcome_the_store_rejects_becomes_that_cells_failure_and_the_run_goes_on(provider_server, tmp_path):
+    """A record the store cannot encode (RecordRejected) is replaced by a failure record saying why."""
+    from synthgen.store import RecordRejected
+    from synthgen.store.sqlite import SQLiteStore
+
+    class RejectsRoundTwo(SQLiteStore):
+        def put_record(self, record):
+            if record.round == 2 and record.model == "gpt-4" and record.status == "ok":
+                raise RecordRejected("text: a lone surrogate (U+D800) cannot be stored")
+            return super().put_record(record)
+
+    db = tmp_path / "s.db"
+    store = RejectsRoundTwo(db)
+    try:
+        summary = generate(rounds=4, models=["gpt-4", "titan-express"], store=store, seed=1)
+    finally:
+        store.close()
+    assert summary.run.status == "done" and summary.ok == 7 and summary.total == 8
+    [bad] = [r for r in records(db) if r.status != "ok"]
+    assert (bad.round, bad.model, bad.status, bad.failure_kind) == (2, "gpt-4", "failed", "error")
+    assert bad.failure_message == "the outcome could not be stored: text: a lone surrogate (U+D800) cannot be stored"
+    assert bad.text is None and bad.attempts == 1

@@ -19,12 +19,13 @@ LAYERS = {
     2: {"catalog"},
     3: {"prompt"},
     4: {"adapters", "store"},
-    5: {"engine", "summary"},
-    6: {"generation", "embed"},
-    7: {"display", "clean", "topicmodel"},
-    8: {"export", "stats"},
-    9: {"api"},
-    10: {"commands", "cli", "__init__", "__main__"},
+    5: {"planning", "lease", "summary"},
+    6: {"engine"},
+    7: {"generation", "embed"},
+    8: {"display", "clean", "topicmodel"},
+    9: {"export", "stats"},
+    10: {"api"},
+    11: {"commands", "cli", "__init__", "__main__"},
 }
 RANK = {name: rank for rank, names in LAYERS.items() for name in names}
 

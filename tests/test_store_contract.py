@@ -425,7 +425,9 @@ class StoreContract:
         store.create_run(run, cells)
         now = [1_000.0]
         store._wall = lambda: now[0]  # type: ignore[attr-defined]
+        assert store.lease_holder(run.run_id) is None
         assert store.claim_run(run.run_id, "a", 60) is True  # free: taken, until 1060
+        assert store.lease_holder(run.run_id) == ("a", 1060.0)
         assert store.claim_run(run.run_id, "a", 60) is True  # ours already: renewed
         assert store.claim_run(run.run_id, "b", 60) is False  # another owner's, live
         assert store.renew_run(run.run_id, "b", 60) is False
@@ -442,6 +444,7 @@ class StoreContract:
         store.release_run(run.run_id, "a")  # not a's: nothing happens
         assert store.claim_run(run.run_id, "a", 60) is False
         store.release_run(run.run_id, "b")
+        assert store.lease_holder(run.run_id) is None
         assert store.claim_run(run.run_id, "a", 60) is True  # released: free at once
         assert store.get_run(run.run_id).to_dict() == {**run.to_dict(), "store_url": store.url}  # type: ignore
         with pytest.raises(UnknownRun, match="no-such-run"):

@@ -85,3 +85,16 @@ def test_an_up_to_date_store_is_opened_and_read_without_a_write(tmp_path: Path) 
         assert [r.run_id for r in store.list_runs()] == [run.run_id]
         assert len(list(store.records(run.run_id))) == len(cells)
     assert path.read_bytes() == before
+
+
+def test_records_are_read_in_pages_in_key_order_while_outcomes_are_written(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.page_size = 3  # several pages, the last one short
+        run, cells = make_run(rounds=5)
+        store.create_run(run, cells)
+        seen = []
+        for rec in store.records(run.run_id):  # the engine writes outcomes while a resume reads the cells
+            seen.append((rec.round, rec.model))
+            store.put_record(outcome(rec))
+        assert seen == sorted((c.round, c.model) for c in cells) and len(seen) == len(cells) > 3
+        assert all(r.status == OK for r in store.records(run.run_id))

@@ -240,6 +240,10 @@ class Store(ABC):
         """Drop `owner`'s lease, so another process can claim the run at once. Nothing happens when `owner`
         does not hold it, or there is no such run."""
 
+    @abstractmethod
+    def lease_holder(self, run_id: str) -> tuple[str, float] | None:
+        """The run's lease holder and its expiry (wall-clock seconds), or None when nobody holds it."""
+
     # --- records ---
     @abstractmethod
     def put_record(self, record: Record) -> bool:

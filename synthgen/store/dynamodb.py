@@ -17,6 +17,7 @@ Region comes from boto3's chain (us-east-1 when none is set), the endpoint from 
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
 import threading
 import time
@@ -39,11 +40,10 @@ from .base import (
     Store,
     StoreRequestError,
     StoreUnavailable,
-    UnknownRun,
-    check_lease,
     utc_now,
 )
 from .dynamodb_calls import Calls, ConditionFailed
+from .dynamodb_leases import DynamoLeases
 from .dynamodb_schema import ensure_table, migrate, open_error
 
 __all__ = ["DynamoDBStore", "StoreRequestError", "StoreUnavailable", "RecordRejected"]
@@ -52,7 +52,7 @@ DEFAULT_REGION = "us-east-1"
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
-class DynamoDBStore(Store):
+class DynamoDBStore(DynamoLeases, Store):
     max_writers = 16  # the engine's writer threads: DynamoDB writes are network round trips
     open_connect_timeout, open_read_timeout = 2.0, 4.0  # the open check fails fast
 
@@ -195,13 +195,18 @@ class DynamoDBStore(Store):
     def create_run(self, run: RunInfo, cells: Iterable[Record]) -> None:
         if self.get_run(run.run_id) is not None:
             raise RunExists(f"run {run.run_id} already exists in {self.url}")
-        items: dict[tuple[str, str], dict[str, Any]] = {}
-        for cell in cells:
-            plain, cell.note = codec.record_item(cell)
-            items.setdefault((plain["model"], plain["sk"]), codec.typed(plain))
-        run_plain = codec.run_item(run, (m for m, _ in items))  # encoded before anything is written: all or nothing
-        # cells first, the run item last: a run is visible only once all its cells are stored
-        self._calls.batch_put(list(items.values()))
+        models: set[str] = set()
+        # Cells first, in chunks (a large plan is never held whole), the run item last: a run is visible only
+        # once all its cells are stored, so a plan that fails half way leaves no run to resume.
+        stream = iter(cells)
+        while chunk := list(itertools.islice(stream, 1000)):
+            items: dict[tuple[str, str], dict[str, Any]] = {}
+            for cell in chunk:
+                plain, cell.note = codec.record_item(cell)
+                items.setdefault((plain["model"], plain["sk"]), codec.typed(plain))
+            models.update(m for m, _ in items)
+            self._calls.batch_put(list(items.values()))
+        run_plain = codec.run_item(run, models)
         try:
             self._calls(
                 "put_item",
@@ -213,7 +218,7 @@ class DynamoDBStore(Store):
         except ConditionFailed:
             raise RunExists(f"run {run.run_id} already exists in {self.url}") from None
         with self._lock:
-            self._registered.update((run.run_id, m) for m in set(run.models) | {m for m, _ in items})
+            self._registered.update((run.run_id, m) for m in set(run.models) | models)
 
     def get_run(self, run_id: str) -> RunInfo | None:
         item = self._calls("get_item", TableName=self.table, Key=self._run_key(run_id), ConsistentRead=True).get("Item")
@@ -236,57 +241,6 @@ class DynamoDBStore(Store):
             )
         except ConditionFailed:
             pass  # no such run: nothing to do, as in SQLite
-
-    # --- leases: a conditional update of the run item, so the check and the write are one step ---
-    def claim_run(self, run_id: str, owner: str, ttl_s: float) -> bool:
-        check_lease(ttl_s)
-        now = self._wall()
-        return self._lease(
-            run_id,
-            owner,
-            now + ttl_s,
-            "attribute_exists(#k) AND (attribute_not_exists(#o) OR #e < :now OR #o = :me)",
-            now,
-        )
-
-    def renew_run(self, run_id: str, owner: str, ttl_s: float) -> bool:
-        check_lease(ttl_s)
-        return self._lease(run_id, owner, self._wall() + ttl_s, "attribute_exists(#k) AND #o = :me")
-
-    def release_run(self, run_id: str, owner: str) -> None:
-        try:
-            self._calls(
-                "update_item",
-                TableName=self.table,
-                Key=self._run_key(run_id),
-                UpdateExpression="REMOVE #o, #e",
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "lease_owner", "#e": "lease_expires"},
-                ExpressionAttributeValues={":me": {"S": owner}},
-            )
-        except ConditionFailed:
-            pass  # not ours (or no such run): nothing to release
-
-    def _lease(self, run_id: str, owner: str, expires: float, condition: str, now: float | None = None) -> bool:
-        values = {":me": {"S": owner}, ":exp": codec.av(expires)}
-        if now is not None:
-            values[":now"] = codec.av(now)
-        try:
-            # a retry after a lost answer finds the lease ours already: taken, as it should be
-            self._calls(
-                "update_item",
-                TableName=self.table,
-                Key=self._run_key(run_id),
-                UpdateExpression="SET #o = :me, #e = :exp",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#k": "sk", "#o": "lease_owner", "#e": "lease_expires"},
-                ExpressionAttributeValues=values,
-            )
-            return True
-        except ConditionFailed:
-            if self._run_models(run_id) is None:
-                raise UnknownRun(f"run {run_id} is not in {self.url}") from None
-            return False
 
     # --- records ---
     def put_record(self, record: Record) -> bool:

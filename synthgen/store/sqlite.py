@@ -108,7 +108,7 @@ class SQLiteStore(Store):
 
     # --- runs ---
     def create_run(self, run: RunInfo, cells: Iterable[Record]) -> None:
-        rows = [self._row(c) for c in cells]
+        rows = (self._row(c) for c in cells)  # streamed into the one transaction: a large plan is never held whole
         placeholders = ",".join("?" * len(_COLUMNS))
         with self._writing(transaction=True), _rejecting(f"run {run.run_id}"):
             try:
@@ -155,6 +155,10 @@ class SQLiteStore(Store):
             self._db.execute(
                 "UPDATE runs SET lease_owner=NULL, lease_expires=NULL WHERE run_id=? AND lease_owner=?", (run_id, owner)
             )
+
+    def lease_holder(self, run_id: str) -> tuple[str, float] | None:
+        row = self._db.execute("SELECT lease_owner, lease_expires FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return (row[0], float(row[1] or 0)) if row and row[0] is not None else None
 
     def _lease(self, run_id: str, owner: str, expires: float, free: str, args: tuple[Any, ...]) -> bool:
         """Set the lease where `free` holds, in one write transaction: the check and the write see one state."""
@@ -214,6 +218,10 @@ class SQLiteStore(Store):
             cursor = self._db.execute(sql, row)
         return cursor.rowcount == 1
 
+    # Rows read per query: a read never holds the connection for a whole run's records (a writer thread shares
+    # it) and memory stays flat however large the run.
+    page_size = 2000
+
     def records(
         self, run_id: str | None = None, model: str | None = None, status: str | None = None
     ) -> Iterator[Record]:
@@ -222,12 +230,20 @@ class SQLiteStore(Store):
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
-        sql = f"SELECT {','.join(_COLUMNS)} FROM records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id, round, model"
-        for row in self._db.execute(sql, args):
-            yield self._record(row)
+        after: tuple[Any, ...] = ()
+        while True:  # keyset pagination in (run_id, round, model) order, the primary key's
+            clauses = [*where, "(run_id, round, model) > (?, ?, ?)"] if after else where
+            sql = f"SELECT {','.join(_COLUMNS)} FROM records"
+            if clauses:
+                sql += " WHERE " + " AND ".join(clauses)
+            sql += f" ORDER BY run_id, round, model LIMIT {self.page_size}"
+            with self._lock:
+                rows = self._db.execute(sql, [*args, *after]).fetchall()
+            for row in rows:
+                yield self._record(row)
+            if len(rows) < self.page_size:
+                return
+            after = rows[-1][:3]
 
     def counts(self, run_id: str) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -1,0 +1,155 @@
+"""Planning a run: which models, checked settings, and every cell as a `planned` record (pure, given a seed).
+
+Everything here runs before the store is opened, so bad input writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets as _random_token
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .adapters import check_config, credentials_status, received_template
+from .catalog import Catalog, ModelSpec
+from .errors import UserError
+from .prompt import Template, iter_plans, load_template, load_topics
+from .store import ModelPlan, Record, RunInfo, utc_now
+
+LOCAL_DEFAULT = "local-gemma"
+# The largest run one command plans: past these a typo (an extra zero or ten) would fill the disk with planned
+# cells before the first request. Several runs of this size can share a store.
+MAX_ROUNDS = 1_000_000
+MAX_CELLS = 10_000_000
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + _random_token.token_hex(2)
+
+
+def default_models(catalog: Catalog) -> tuple[list[str], str | None]:
+    """Every model whose credentials are present; else the bundled local model; else a clear error.
+
+    Returns the aliases and a one-line note for the user (or None)."""
+    present = [
+        alias
+        for alias, spec in catalog.items()
+        if alias != LOCAL_DEFAULT and spec.protocol != "llama-cpp" and credentials_status(spec)[0]
+    ]
+    if present:
+        return present, f"models with credentials present: {', '.join(present)} (choose with --models)"
+    if LOCAL_DEFAULT in catalog:
+        ok, hint = credentials_status(catalog[LOCAL_DEFAULT])
+        if ok:
+            return [LOCAL_DEFAULT], (
+                f"no cloud credentials found: using the bundled local model {LOCAL_DEFAULT}; "
+                "set OPENAI_API_KEY, GEMINI_API_KEY or AWS credentials for cloud models"
+            )
+        raise UserError(
+            f"no model has credentials and the bundled local model is not installed ({hint}); "
+            "or set OPENAI_API_KEY, GEMINI_API_KEY or AWS credentials (see `synthgen models`)"
+        )
+    raise UserError(
+        "no model has credentials: set OPENAI_API_KEY, GEMINI_API_KEY or AWS credentials, "
+        "or SYNTHGEN_LOCAL_BASE_URL for a local server (see `synthgen models`)"
+    )
+
+
+def check_credentials(specs: Sequence[ModelSpec]) -> None:
+    """Every model's credentials present and its endpoint usable, before anything is planned or stored."""
+    for spec in specs:
+        present, hint = credentials_status(spec)
+        if not present:
+            raise UserError(f"--models {spec.alias}: credentials missing; {hint}")
+    for spec in specs:
+        check_config(spec)
+
+
+def check_size(rounds: int, specs: Sequence[ModelSpec]) -> None:
+    if rounds * len(specs) > MAX_CELLS:
+        raise UserError(
+            f"--rounds {rounds} x {len(specs)} models is {rounds * len(specs):,} cells; a run holds "
+            f"at most {MAX_CELLS:,}: plan fewer rounds or models per run"
+        )
+
+
+def random_seed() -> int:
+    return int.from_bytes(_random_token.token_bytes(4), "big")
+
+
+def check_rounds(rounds: int | None) -> None:
+    if rounds is None or rounds < 1:
+        raise UserError(f"--rounds {rounds}: must be at least 1")
+    if rounds > MAX_ROUNDS:
+        raise UserError(f"--rounds {rounds}: a run plans at most {MAX_ROUNDS:,} rounds; split it into several runs")
+
+
+def check_settings(concurrency: int, max_attempts: int, timeout: float) -> None:
+    if concurrency < 1:
+        raise UserError(f"--concurrency {concurrency}: must be at least 1")
+    if max_attempts < 1:
+        raise UserError(f"--max-attempts {max_attempts}: must be at least 1 (1 = no retries)")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise UserError(f"--timeout {timeout:g}: must be a positive number of seconds")
+
+
+def select_models(catalog: Catalog, models: Sequence[str] | None) -> tuple[list[ModelSpec], str | None]:
+    """The named models (or the default set) and a note for the user; at least one, none twice."""
+    if models:
+        specs = catalog.select(models)
+        if not specs:
+            raise UserError(
+                f"--models {','.join(models)}: names no model; give aliases such as gpt-4o-mini,llama2 "
+                "(see `synthgen models`)"
+            )
+        note = None
+    else:
+        aliases, note = default_models(catalog)
+        specs = catalog.select(aliases)
+    twice = sorted({s.alias for s in specs if sum(t.alias == s.alias for t in specs) > 1})
+    if twice:
+        raise UserError(f"--models names {', '.join(twice)} twice; name each model once")
+    return specs, note
+
+
+def plan_models(
+    specs: Sequence[ModelSpec], template: Template, params: dict[str, dict[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    """What each model will be sent, stored with the run: resolved parameters and the template it receives."""
+    plans = {}
+    for spec in specs:
+        few = received_template(spec)  # its adapter decides: a base model's few-shot template, or the run's
+        used = few or template
+        plans[spec.alias] = ModelPlan(
+            model_id=spec.model_id,
+            protocol=spec.protocol,
+            params=spec.merged_params((params or {}).get(spec.alias)),
+            template=used.name,
+            template_text=used.text,
+            prompt_format="{prompt}" if few else spec.prompt_format,
+            few_shot=few is not None,
+        ).to_dict()
+    return plans
+
+
+def plan_cells(
+    run: RunInfo, specs: Sequence[ModelSpec], template: Template | str, topics: dict[str, tuple[str, ...]] | str
+) -> Iterator[Record]:
+    """Every cell of a run, as `planned` records, one round at a time (pure: nothing is read but the named
+    template and topics)."""
+    template = load_template(template) if isinstance(template, str) else template
+    categories = load_topics(topics) if isinstance(topics, str) else topics
+    now = utc_now()
+    for plan in iter_plans(run.rounds, run.seed, template, categories):
+        for spec in specs:
+            yield Record(
+                run_id=run.run_id,
+                round=plan.index,
+                model=spec.alias,
+                model_id=spec.model_id,
+                sentiment=plan.sentiment,
+                topics=plan.topics_json(),
+                prompt=plan.prompt,
+                created_at=now,
+            )
