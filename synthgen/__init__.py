@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # submodule never shadows an API function.
 API_NAMES = (
     "generate",
+    "tasks",
     "RunSummary",
     "clean_run",
     "RunCleaning",

@@ -10,22 +10,24 @@
     result.dataset                                    # a datasets.DatasetDict: train / test
     report = sg.topics(summary.run_id, store="sqlite:///synthgen.db", plot="map.png")   # named topics and a map
 
-- `generate(rounds, models, *, store, seed, ...) -> RunSummary`: plan a run, ask every model every round, journal
-  each outcome to the store; `resume="RUN_ID"` finishes an interrupted run. Also works where an event loop is
-  already running (Jupyter): the job then runs in a worker thread.
+- `generate(rounds, models, *, store, seed, task, ...) -> RunSummary`: plan a run of a task (`task="emotion"`, a
+  task file, or the default `sentiment`), ask every model every round, journal each outcome to the store;
+  `resume="RUN_ID"` finishes an interrupted run. Everything downstream follows the run's stored task. Also works
+  where an event loop is already running (Jupyter): the job then runs in a worker thread.
 - `clean_run(model, run="last", *, store, embedder, seed) -> RunCleaning`: keep exactly the target sentence of each
   of a model's ok answers and write the store's cleaned layer (raw answers untouched); `.result` explains every
   answer (`.result.explain(record_id)`), cluster and selection path. `synthgen.clean.clean(answers)` does the
   same for any list of answers, without a store.
-- `run_stats(run="last", *, store, catalog_dir) -> RunStats`: per-model answers by sentiment, failures by kind,
-  latency p50/p95, tokens and cost (where the model tables give prices).
-- `plot_stats(stats, out_dir) -> list[Path]`: sentiment split, answers per model and sentiment, latency per model.
+- `run_stats(run="last", *, store, catalog_dir) -> RunStats`: per-model answers by label (the run's task's),
+  failures by kind, latency p50/p95, tokens and cost (where the model tables give prices).
+- `plot_stats(stats, out_dir) -> list[Path]`: the label split, answers per model and label, latency per model.
   `stats_figures(stats)` gives the same plots as matplotlib figures.
 - `export_dataset(run="last", out=None, *, store, format, test_size, seed, require_clean, push, private, ...)
   -> ExportResult`: the deduplicated, stratified train/test `DatasetDict`, its card, files and Hub push.
 - `topics(run="last" | texts=[...], *, store, k, embedder, labeler, seed, plot, ...) -> TopicReport`: cluster a run's
   answers (cleaned text where there is one) or any list of texts into named topics: sizes, keywords, nearest texts,
-  how k was chosen, a per-model view, warnings (weak structure) and, with `plot=`, a 2-D map.
+  how k was chosen, a per-model and a per-label view, warnings (weak structure) and, with `plot=`, a 2-D map.
+- `tasks(tasks_dir=None) -> list[Task]`: the shipped tasks and the user's (`SYNTHGEN_TASKS`).
 
 Every function raises `synthgen.errors.UserError` (one line, says what to do) for input a user can fix.
 Heavy libraries (datasets, matplotlib) are imported only when a function needs them.
@@ -49,6 +51,7 @@ from .stats import figures as stats_figures
 
 if TYPE_CHECKING:  # the topic model pulls in scikit-learn: imported when `topics` runs
     from .embed import Embedder
+    from .task import Task
     from .topicmodel import Asker, TopicReport
 
 
@@ -64,6 +67,7 @@ def topics(
     *,
     texts: Sequence[str] | None = None,
     models: Sequence[str | None] | None = None,
+    labels: Sequence[str | None] | None = None,
     file: str | os.PathLike[str] | None = None,
     dataset: str | os.PathLike[str] | None = None,
     text_column: str = "text",
@@ -84,8 +88,9 @@ def topics(
 ) -> TopicReport:
     """Named topics, as `synthgen topics` finds them, of one source of texts: a run's ok answers (`run`: an id or
     "last", the default; cleaned text where there is one), `texts` (with `models`, the alias that wrote each, for
-    the per-model view), a `file` (.jsonl, .json, .csv or .parquet) or a saved `dataset` directory (every split);
-    `text_column` and `model_column` name the columns of the last two.
+    the per-model view, and `labels`, the label of each, for the per-label view), a `file` (.jsonl, .json, .csv
+    or .parquet) or a saved `dataset` directory (every split); `text_column` and `model_column` name the columns
+    of the last two.
 
     `embedder` and `labeler` are names (`"tfidf"`, `"minilm"`; a catalog alias) or objects (an Embedder, an
     Asker). With `plot`, the 2-D map is written there (any image type matplotlib writes: `.png`, `.svg`,
@@ -103,6 +108,8 @@ def topics(
         raise UserError(f"topics: give one source of texts, not both {' and '.join(given)}")
     if models is not None and (texts is None or len(models) != len(texts)):
         raise UserError("topics: models= names the model of each of texts=, so give as many as texts")
+    if labels is not None and (texts is None or len(labels) != len(texts)):
+        raise UserError("topics: labels= names the label of each of texts=, so give as many as texts")
     if k_max < 2:
         raise UserError(f"topics: k_max={k_max}; give at least 2")
     if n_examples < 1:
@@ -122,12 +129,13 @@ def topics(
         embedder = get_embedder(embedder, seed=seed)
     if texts is not None:
         owners = list(models) if models is not None else [None] * len(texts)
+        named = list(labels) if labels is not None else [None] * len(texts)
         documents = [
-            Document(str(i), t.strip(), m)
-            for i, (t, m) in enumerate(zip(texts, owners, strict=True))
+            Document(str(i), t.strip(), m, lab)
+            for i, (t, m, lab) in enumerate(zip(texts, owners, named, strict=True))
             if isinstance(t, str) and t.strip()
         ]
-        source, notes = f"{len(documents)} texts", []
+        source, notes, order = f"{len(documents)} texts", [], []
     else:
         if file is not None:
             loaded = read_file(file, text_column, model_column)
@@ -135,14 +143,14 @@ def topics(
             loaded = read_dataset(dataset, text_column, model_column)
         else:
             loaded = read_run(store, run or "last")
-        documents, source, notes = loaded.documents, loaded.source, loaded.notes
+        documents, source, notes, order = loaded.documents, loaded.source, loaded.notes, loaded.labels
     model = TopicModel(
         embedder, k=k, seed=seed, labeler=labeler, k_max=k_max, pair_budget=pair_budget, n_examples=n_examples
     )
     model.validate([d.text for d in documents])
     if progress is not None:
         progress(f"{len(documents)} texts from {source}; embedding with {embedder_name}…")
-    report = model.fit(documents, source=source)
+    report = model.fit(documents, source=source, label_order=order)
     report.notes.extend(notes)
     if plot is not None:
         model.plot(plot, figsize=plot_size)
@@ -150,8 +158,17 @@ def topics(
     return report
 
 
+def tasks(tasks_dir: str | os.PathLike[str] | None = None) -> list[Task]:
+    """Every task `generate(task=...)` can name: the user's (`tasks_dir`, else SYNTHGEN_TASKS) and the shipped
+    ones, each checked (a broken file is a UserError naming it and the field)."""
+    from .task import list_tasks
+
+    return list_tasks(tasks_dir)
+
+
 __all__ = [
     "generate",
+    "tasks",
     "RunSummary",
     "clean_run",
     "RunCleaning",

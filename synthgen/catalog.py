@@ -80,7 +80,10 @@ class ModelSpec:
     finish_path: str | None = None
     usage_input: str | None = None
     usage_output: str | None = None
-    max_concurrency: int = 16
+    # `max_concurrency` in a table: the provider's own cap on this model's requests in flight, set on purpose (a
+    # local server's slots, the one in-process worker). None: no cap but --concurrency. The cloud providers
+    # document rates (requests and tokens per minute), not concurrent requests: the AIMD limiter finds those.
+    concurrency_cap: int | None = None
     base_url: str | None = None
     base_url_env: str | None = None
     api_key_env: str | None = None
@@ -93,6 +96,12 @@ class ModelSpec:
 
     def merged_params(self, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return deep_merge(self.params, override or {})
+
+    @property
+    def max_concurrency(self) -> int:
+        """The cap as a number, for a caller that sizes its own pool by it and caps that itself (the topic
+        labeler takes at most 16): the table's cap, else 16. A run uses `concurrency_limit`."""
+        return self.concurrency_cap or 16
 
     def resolved_base_url(self) -> str | None:
         if self.base_url_env and os.environ.get(self.base_url_env):
@@ -240,9 +249,48 @@ def _build(alias: str, raw: dict, protocols: dict[str, dict[str, Any]], seen: se
         raise UserError(f"{where}.protocol is {protocol!r}; use one of {', '.join(PROTOCOL_REGISTRY)}")
     merged = deep_merge(protocols.get(protocol, {}), entry)
     merged.pop("base", None)
+    if "max_concurrency" in merged:
+        merged["concurrency_cap"] = merged.pop("max_concurrency")
     for required in ("model_id", "answer_path"):
         if not merged.get(required):
             raise UserError(f"{where}.{required} is missing; every model needs one")
     if "{prompt}" not in merged.get("prompt_format", "{prompt}"):
         raise UserError(f"{where}.prompt_format must contain {{prompt}}")
     return ModelSpec(alias=alias, source=str(path), **merged)
+
+
+def concurrency_limit(spec: ModelSpec, concurrency: int, override: int | None = None) -> tuple[int, str]:
+    """The most requests a run keeps in flight for this model, and why: `--model-concurrency ALIAS=N`, else its
+    table's `max_concurrency`, else `--concurrency` (the run's overall limit, which bounds the others too)."""
+    if override is not None:
+        return min(override, concurrency), "--model-concurrency"
+    if spec.concurrency_cap is not None:
+        return min(spec.concurrency_cap, concurrency), "its table"
+    return concurrency, "--concurrency"
+
+
+def limits_line(specs: Iterable[ModelSpec], concurrency: int, overrides: Mapping[str, int] | None = None) -> str:
+    """One line for a run's start: the overall limit and every model that gets less (or was set by flag).
+
+    `in flight: at most 64 (--concurrency); local-gemma 1 (its table), llama2 8 (--model-concurrency)`"""
+    overrides = overrides or {}
+    others = []
+    for spec in specs:
+        limit, why = concurrency_limit(spec, concurrency, overrides.get(spec.alias))
+        if why != "--concurrency" and (limit < concurrency or spec.alias in overrides):
+            others.append(f"{spec.alias} {limit} ({why})")
+    line = f"in flight: at most {concurrency} (--concurrency)"
+    return f"{line}; {', '.join(others)}" if others else f"{line}, for each model too"
+
+
+def check_model_concurrency(overrides: Mapping[str, int], specs: Iterable[ModelSpec]) -> None:
+    """UserError for a `--model-concurrency` that names no model of the run, or a limit below 1."""
+    aliases = sorted(spec.alias for spec in specs)
+    for alias, limit in overrides.items():
+        if alias not in aliases:
+            raise UserError(
+                f"--model-concurrency {alias}={limit}: {alias} is not a model of this run; "
+                f"use one of {', '.join(aliases)}"
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise UserError(f"--model-concurrency {alias}={limit}: the limit must be a whole number, at least 1")

@@ -15,6 +15,7 @@ from .errors import EXIT_INTERRUPTED, InfrastructureError, UserError
 COMMANDS = {
     "models": "Table of model aliases, protocols, ids and whether their credentials are present.",
     "ask": "Send one prompt to one model and print the answer.",
+    "tasks": "The kinds of dataset generate can make: tasks, their labels, template and topics.",
     "generate": "Generate a dataset: rounds x models, journaled to the store, resumable.",
     "runs": "List runs with their counts.",
     "log": "Print stored records as JSON lines.",

@@ -35,8 +35,9 @@ class LiveProgress:
         self.failed: Counter[str] = Counter()
         self.retrying: Counter[str] = Counter()
 
-    def start(self, run: RunInfo, todo: dict[str, int], note: str | None) -> None:
-        """The run's first line and a bar per model; `todo`: each model's cells still to do."""
+    def start(self, run: RunInfo, todo: dict[str, int], note: str | None, limits: str | None = None) -> None:
+        """The run's first line (and how many requests each model may have in flight) and a bar per model;
+        `todo`: each model's cells still to do."""
         if note:
             self.console.print(f"[cyan]{note}[/cyan]")
         total = sum(todo.values())
@@ -44,6 +45,8 @@ class LiveProgress:
             f"run [bold]{run.run_id}[/bold]: {total} cells to do "
             f"({run.rounds} rounds x {len(run.models)} models, seed {run.seed}) -> {run.store_url}"
         )
+        if limits:
+            self.console.print(limits)
         self.progress.start()
         self.total_task = self.progress.add_task("[bold]all", total=total, detail="")
         width = max((len(m) for m in run.models), default=5)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .adapters import Adapter, Adapters
-from .catalog import ModelSpec
+from .catalog import ModelSpec, concurrency_limit
 from .lease import LeaseLost
 from .prompt import RoundPlan, Topic
 from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate, RetryPolicy
@@ -38,6 +38,8 @@ class EngineConfig:
     breaker_threshold: int = 5
     timeout: float = 120.0
     seed: int | None = None  # jitter seed; None = system randomness
+    # `--model-concurrency ALIAS=N`: a model's limit on requests in flight, over its table's (catalog.concurrency_limit)
+    model_concurrency: Mapping[str, int] | None = None
 
 
 @dataclass
@@ -64,7 +66,10 @@ class ModelLane:
 
     def __init__(self, spec: ModelSpec, config: EngineConfig):
         self.spec = spec
-        self.limiter = AIMDLimiter(min(spec.max_concurrency, config.concurrency))
+        # --model-concurrency, else the table's cap, else --concurrency: what the AIMD limiter starts from and
+        # grows back to; a 429 halves it
+        override = (config.model_concurrency or {}).get(spec.alias)
+        self.limiter = AIMDLimiter(concurrency_limit(spec, config.concurrency, override)[0])
         self.breaker = CircuitBreaker(config.breaker_threshold)
         self.adapter: Adapter | None = None  # set when the run starts
 
@@ -182,6 +187,10 @@ class Engine:
                     holding = True
                 assert self._global is not None
                 await self._global.acquire(urgent=attempt > 1)
+                if lane.breaker.is_open:  # it may have opened while this cell waited for the gate
+                    self._global.release()
+                    await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
+                    return
                 try:
                     sent_at = time.monotonic()
                     self.on_event(Event("start", spec.alias))
@@ -267,6 +276,7 @@ class Engine:
             failure_kind=str(failure.kind) if failure else None,
             failure_message=failure.message if failure else None,  # redacted by Adapter.call
             attempts=attempts,
+            note="; ".join(result.notes) or None,  # what Adapter.call changed to make the answer storable
         )
 
     @staticmethod

@@ -13,12 +13,12 @@ import asyncio
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import load_catalog
+from .catalog import check_model_concurrency, limits_line, load_catalog
 from .engine import Engine, EngineConfig, Event, Heartbeat
 from .lease import RENEW_EVERY_S, RunLease
 from .planning import (
@@ -31,11 +31,13 @@ from .planning import (
     plan_models,
     random_seed,
     select_models,
+    task_models,
 )
-from .prompt import SENTIMENTS, load_template, load_topics
+from .prompt import load_template, load_topics
 from .store import DEFAULT_STORE, OK, Record, RunInfo, Store, StoreUnavailable, open_store, utc_now
 from .summary import ModelSummary
 from .summary import summarize as summarize_records
+from .task import load_task
 
 __all__ = ["generate", "RunSummary", "summarize", "plan_cells", "plan_models"]
 
@@ -63,7 +65,7 @@ class RunSummary:
 
 def summarize(store: Store, run: RunInfo) -> RunSummary:
     """The run's summary, read back from the store."""
-    return RunSummary(run=run, models=summarize_records(run, store.records(run.run_id), SENTIMENTS))
+    return RunSummary(run=run, models=summarize_records(run, store.records(run.run_id), run.task_info().names))
 
 
 def generate(
@@ -72,8 +74,9 @@ def generate(
     *,
     store: str | Store | None = None,
     seed: int | None = None,
-    template: str = "sentiment",
-    topics: str = "sentiment",
+    task: str | None = None,
+    template: str | None = None,
+    topics: str | None = None,
     concurrency: int = 64,
     max_attempts: int = 6,
     timeout: float = 120.0,
@@ -81,13 +84,17 @@ def generate(
     params: dict[str, dict[str, Any]] | None = None,
     resume: str | None = None,
     catalog_dir: str | None = None,
+    tasks_dir: str | None = None,
     model_path: str | None = None,
+    model_concurrency: Mapping[str, int] | None = None,
     on_event: Callable[[Event], None] | None = None,
-    on_start: Callable[[RunInfo, dict[str, int], str | None], None] | None = None,
+    on_start: Callable[..., None] | None = None,
 ) -> RunSummary:
     """Plan (or resume) a run and generate every cell; returns the per-model summary read back from the store.
 
     Everything the user gave is checked before the store is opened: bad input writes nothing at all.
+    `task` names the kind of dataset (a task name, looked up in `tasks_dir` or SYNTHGEN_TASKS and then the shipped
+    tasks, or a task file; default `sentiment`); `template` and `topics` override the task's own.
     `model_path` points the `local-gguf` entry at this GGUF file for this call (a new run that names local-gguf,
     or the resume of one), without touching the environment."""
     check_settings(concurrency, max_attempts, timeout)
@@ -102,8 +109,10 @@ def generate(
         check_rounds(rounds)
         specs, note = select_models(catalog, models)
         check_size(rounds, specs)
-        template_obj = load_template(template)
-        categories = load_topics(topics)
+        task_obj = load_task(task, tasks_dir)
+        template_obj = load_template(template) if template else task_obj.template
+        categories = load_topics(topics, at_least=task_obj.topics_per_round) if topics else task_obj.categories
+        specs = task_models(specs, task_obj.info(), task_obj.fewshot())
         check_credentials(specs)
         run = RunInfo(
             run_id=new_run_id(),
@@ -113,9 +122,10 @@ def generate(
             models=[s.alias for s in specs],
             template=template_obj.name,
             template_text=template_obj.text,
-            topics_source=topics,
+            topics_source=topics or task_obj.topics_source,
             params=params or {},
             model_plans=plan_models(specs, template_obj, params),
+            task=task_obj.info().to_dict(),
         )
         handle = open_store(store, create=True) if owns_store else store
     else:
@@ -124,12 +134,13 @@ def generate(
     try:
         if resume is None:
             run.store_url = handle.url
-            handle.create_run(run, plan_cells(run, specs, template_obj, categories))
+            planned = plan_cells(run, specs, template_obj, categories, task_obj.info(), task_obj.topics_per_round)
+            handle.create_run(run, planned)
             lease = RunLease(handle, run.run_id)
             lease.claim()
         else:
             run = handle.resolve_run(resume, flag="--resume")
-            specs = catalog.select(run.models)
+            specs = task_models(catalog.select(run.models), run.task_info(), None, run)
             check_credentials(specs)
             lease = RunLease(handle, run.run_id)
             lease.claim()  # before anything is read or changed: a second process on this run stops here
@@ -137,10 +148,15 @@ def generate(
             handle.set_run_status(run.run_id, "running")
         counts = handle.counts(run.run_id)
         todo = {alias: sum(n for status, n in counts.get(alias, {}).items() if status != OK) for alias in run.models}
-        if on_start:
-            on_start(run, todo, note)
+        check_model_concurrency(model_concurrency or {}, specs)
+        if on_start:  # (run, cells still to do per model, a note or None, the in-flight limits line)
+            on_start(run, todo, note, limits_line(specs, concurrency, model_concurrency))
         config = EngineConfig(
-            concurrency=concurrency, max_attempts=max_attempts, timeout=timeout, backoff_base=backoff_base
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            backoff_base=backoff_base,
+            model_concurrency=model_concurrency,
         )
         engine = Engine(handle, {s.alias: s for s in specs}, config, on_event=on_event, params=params)
         cells = {alias: _unfinished(handle, run.run_id, alias) for alias in run.models if todo[alias]}
@@ -160,7 +176,8 @@ def generate(
         except StoreUnavailable as exc:
             # cells already ok before this run plus the ok outcomes it stored
             done = run.rounds * len(run.models) - sum(todo.values()) + engine.stored_ok
-            lease = None  # the store is gone: nothing to release; the lease expires
+            lease.forget()  # the store is gone: nothing to release; the lease expires
+            lease = None
             raise _stopped(handle, run, exc, done=done) from None
         summary.wall_s = time.perf_counter() - started
         summary.interrupted = interrupted

@@ -19,6 +19,7 @@ from .store import Store
 
 TTL_S = 30.0  # a lease lives this long past its last renewal: what a crashed run on another machine costs
 RENEW_EVERY_S = 10.0
+_HELD: set[str] = set()  # owners of the leases this process holds now
 
 
 class LeaseLost(InfrastructureError):
@@ -47,11 +48,13 @@ class RunLease:
     def claim(self) -> None:
         """Take the lease, or a UserError naming who holds it."""
         if self.store.claim_run(self.run_id, self.owner, TTL_S):
+            _HELD.add(self.owner)
             return
         holder = self.store.lease_holder(self.run_id)
         if holder is not None and self._orphaned(holder[0]):
             self.store.release_run(self.run_id, holder[0])  # its process is gone: nothing will renew it
             if self.store.claim_run(self.run_id, self.owner, TTL_S):
+                _HELD.add(self.owner)
                 return
             holder = self.store.lease_holder(self.run_id)
         who, expires = holder or ("another process", time.time())
@@ -64,7 +67,13 @@ class RunLease:
         return self.store.renew_run(self.run_id, self.owner, TTL_S)
 
     def release(self) -> None:
+        _HELD.discard(self.owner)
         self.store.release_run(self.run_id, self.owner)
+
+    def forget(self) -> None:
+        """The store went away: the lease cannot be released; this process no longer works on the run, so a
+        resume in this process may take it over at once (another process waits for it to expire)."""
+        _HELD.discard(self.owner)
 
     def lost(self) -> LeaseLost:
         return LeaseLost(
@@ -74,6 +83,12 @@ class RunLease:
 
     @staticmethod
     def _orphaned(holder: str) -> bool:
+        """Held by a process of this machine that no longer works on the run: one that died, or an earlier
+        call in this process that ended without releasing it (its store went away)."""
         host, _, rest = holder.partition(":")
         pid = rest.partition(":")[0]
-        return host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        if int(pid) == os.getpid():
+            return holder not in _HELD
+        return not _alive(int(pid))

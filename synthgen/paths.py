@@ -1,5 +1,5 @@
-"""Where the shipped data (model tables, prompts, topics) lives, in a source checkout and in an installed wheel;
-and whether a path the user names for output can be written, checked before any slow work."""
+"""Where the shipped data (model tables, tasks, prompts, topics) lives, in a source checkout and in an installed
+wheel; and whether a path the user names for output can be written, checked before any slow work."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ PLOT_FORMATS = ("png", "svg", "pdf", "svgz", "jpg", "jpeg", "webp", "tif", "tiff
 
 
 def data_dir(name: str) -> Path:
-    """`llms`, `prompts` or `topics`: inside the package when installed from a wheel, else at the repository root."""
+    """`llms`, `tasks`, `prompts` or `topics`: inside the package when installed from a wheel, else at the
+    repository root."""
     inside = _PKG / name
     if inside.is_dir():
         return inside

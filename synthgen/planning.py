@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .adapters import check_config, credentials_status, received_template
+from .adapters.fewshot import examples_in, with_fewshot
 from .catalog import Catalog, ModelSpec
 from .errors import UserError
-from .prompt import Template, iter_plans, load_template, load_topics
+from .labels import TaskInfo
+from .prompt import TOPICS_PER_ROUND, FewShot, Template, iter_plans, load_template, load_topics
 from .store import ModelPlan, Record, RunInfo, utc_now
 
 LOCAL_DEFAULT = "local-gemma"
@@ -133,22 +135,53 @@ def plan_models(
     return plans
 
 
+def task_models(
+    specs: Sequence[ModelSpec], task: TaskInfo, fewshot: FewShot | None, run: RunInfo | None = None
+) -> list[ModelSpec]:
+    """The entries as this run sends them: a base model in completion mode gets the task's few-shot prompt
+    (`fewshot`: its worked examples), or, for a task without examples, its table's few-shot template, with the
+    task's labels. Resuming (`run`), what the run stored when it was planned wins: the template each model
+    received and the task's examples, so a task or table edited since changes nothing."""
+    out = []
+    for spec in specs:
+        table = received_template(spec)
+        if table is None:
+            out.append(spec)
+            continue
+        plan = run.plan_of(spec.alias) if run is not None else None
+        if plan is not None and plan.few_shot and plan.template_text:
+            stored = Template(plan.template, plan.template_text, f"the plan of {spec.alias} in run {run.run_id}")
+            bound = FewShot(stored, task.examples or examples_in(stored.text), task.labels)
+        elif fewshot is not None and run is None:
+            bound = fewshot
+        else:
+            bound = FewShot(table, examples_in(table.text), task.labels)
+        out.append(with_fewshot(spec, bound))
+    return out
+
+
 def plan_cells(
-    run: RunInfo, specs: Sequence[ModelSpec], template: Template | str, topics: dict[str, tuple[str, ...]] | str
+    run: RunInfo,
+    specs: Sequence[ModelSpec],
+    template: Template | str,
+    topics: dict[str, tuple[str, ...]] | str,
+    task: TaskInfo | None = None,
+    topics_per_round: int = TOPICS_PER_ROUND,
 ) -> Iterator[Record]:
     """Every cell of a run, as `planned` records, one round at a time (pure: nothing is read but the named
-    template and topics)."""
+    template and topics). `task` gives the labels (default: the run's stored task)."""
     template = load_template(template) if isinstance(template, str) else template
     categories = load_topics(topics) if isinstance(topics, str) else topics
+    labels = (task or run.task_info()).labels
     now = utc_now()
-    for plan in iter_plans(run.rounds, run.seed, template, categories):
+    for plan in iter_plans(run.rounds, run.seed, template, categories, labels, topics_per_round):
         for spec in specs:
             yield Record(
                 run_id=run.run_id,
                 round=plan.index,
                 model=spec.alias,
                 model_id=spec.model_id,
-                sentiment=plan.sentiment,
+                label=plan.label,
                 topics=plan.topics_json(),
                 prompt=plan.prompt,
                 created_at=now,

@@ -54,6 +54,9 @@ class CallResult:
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
     failure: Failure | None = None
+    # What synthgen changed in what the provider sent so it can be stored (a lone surrogate replaced, a token
+    # count that is no count dropped, a credential redacted from the answer); the record's `note` says these.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

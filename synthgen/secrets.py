@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 from typing import Any
@@ -14,35 +16,110 @@ SECRET_VARS = (
     "HF_TOKEN",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",  # the older name of the session token, still read by botocore
     "SYNTHGEN_LOCAL_API_KEY",
     "SYNTHGEN_EMBED_API_KEY",
 )
 
-# Shapes of keys, each with a literal it cannot match without (a cheap test first: redaction runs on every
-# stored response, and a regex with \b is tried at every position of the text).
-_KEY_PATTERNS = [
-    (re.compile(r"(?i)(key=)[^&\s\"']+"), "key=", True),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+"), "bearer", True),
-    (re.compile(r"\b(sk-)[A-Za-z0-9_\-]{8,}"), "sk-", False),
-    (re.compile(r"\b(AIza)[A-Za-z0-9_\-]{20,}"), "AIza", False),
+# Any other variable named as secrets are (a table's own `api_key_env` such as MY_PROXY_API_KEY, or another
+# model's) counts too, when its value is long enough to be a key rather than a flag.
+_SECRET_NAME = re.compile(r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(?:_|$)")
+_NAMED_MIN = 12
+
+# Where a key shape may start: after a character that is not part of a word, or after an escape written out as
+# text (`\n`, `\u00a0`: an answer quoting JSON), which leaves a letter right before the key.
+_START = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf])|(?<=\\u[0-9a-fA-F]{4}))"
+# A field that names a credential, then its separator and any quoting: `X-Amz-Security-Token=`, `"api_key": "`.
+_FIELD = (
+    r"(?i)((?:x-amz-security-token|security[-_]?token|session[-_]?token|secret[-_]?access[-_]?key"
+    r"|x-goog-api-key|api[-_]?key)[\\\"']*\s*[=:]\s*[\\\"']*)[^&\s\"'\\,;]+"
+)
+
+# Shapes of keys, each with literals it cannot match without (a cheap test first: redaction runs on every
+# stored response, and a regex with a look-behind is tried at every position of the text). Each replaces what
+# follows its first group with `***`. Order matters: `Bearer` before the fields, the SigV4 parts before the ids.
+_KEY_PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...], bool]] = [
+    (re.compile(r"(?i)(key=)[^&\s\"']+"), ("key=",), True),
+    (re.compile(r"(?i)(bearer(?:\s|\\[nrt])+)[A-Za-z0-9._~+/\-]+=*"), ("bearer",), True),
+    (re.compile(_START + r"(sk-)[A-Za-z0-9_\-]{8,}"), ("sk-",), False),
+    # a Google key anywhere: `AIza` is rare enough in any text to need no boundary (`sk-` does: `risk-averse`)
+    (re.compile(r"(AIza)[A-Za-z0-9_\-]{20,}"), ("AIza",), False),
+    # SigV4: `Credential=AKID/20261203/us-east-1/bedrock/aws4_request` (the scope stays: it is no secret) and
+    # `Signature=<64 hex>`, as an `Authorization` header or a presigned URL's `X-Amz-Credential=`/`X-Amz-Signature=`
+    (re.compile(r"(?i)(credential=)[^/,\s\"'&\\]+"), ("credential=",), True),
+    (re.compile(r"(?i)(signature=)[0-9a-f]{16,}"), ("signature=",), True),
+    # AWS access key ids (long-term AKIA, temporary ASIA), anywhere: no word boundary is needed to spot one
+    (re.compile(r"(AKIA|ASIA)[A-Z0-9]{16,}"), ("AKIA", "ASIA"), False),
+    (
+        re.compile(_FIELD),
+        # (not "token" alone: every response's usage has `prompt_tokens`)
+        ("security-token", "security_token", "securitytoken", "session-token", "session_token", "sessiontoken")
+        + ("secret", "api-key", "api_key", "apikey"),
+        True,
+    ),
 ]
+# What every needle above holds, lower-cased: most strings (an answer, a response's field) hold none of these,
+# and then a few substring tests are all their redaction costs.
+_ANY_NEEDLE = ("key", "bearer", "sk-", "aiza", "akia", "asia", "credential=", "signature=", "token", "secret")
 
 
-def _secret_values(extra: tuple[str, ...]) -> list[str]:
-    """The values to replace: every set secret variable's and `extra`'s, each at least 4 characters long."""
+def _secret_values(extra: tuple[str, ...]) -> tuple[str, ...]:
+    """The values to replace: every set secret variable's (SECRET_VARS, and those named like one) and `extra`'s,
+    each at least 4 characters long, with their JSON-escaped spellings, longest first."""
     values = [os.environ.get(name) or "" for name in SECRET_VARS]
-    return [v for v in (*values, *extra) if v and len(v) >= 4]
+    named = [v for k, v in os.environ.items() if len(v) >= _NAMED_MIN and _SECRET_NAME.search(k.upper())]
+    return _spellings(tuple(v for v in (*values, *named, *extra) if v and len(v) >= 4))
 
 
-def _redact(text: str, secrets: list[str]) -> str:
-    for value in secrets:
-        if value in text:
-            text = text.replace(value, "***")
+@functools.lru_cache(maxsize=64)
+def _spellings(values: tuple[str, ...]) -> tuple[str, ...]:
+    # A value holding `"`, `\` or a control character is spelt otherwise inside JSON text (an answer quoting a
+    # config file, an error body quoted as text); longest first, so a secret holding another is replaced whole.
+    found = set(values)
+    for value in values:
+        found.add(json.dumps(value)[1:-1])
+        found.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    # Until none is left: each replacement makes the text shorter (a value has 4+ characters, `***` 3), so this
+    # ends, and one replacement cannot leave a value formed around it (`ab` + `abcd` + `cd` with `abcd` secret).
+    changed = True
+    while changed:
+        changed = False
+        for value in secrets:
+            if value in text:
+                text = text.replace(value, "***")
+                changed = True
     lowered = text.lower()
-    for pattern, needle, any_case in _KEY_PATTERNS:
-        if needle in (lowered if any_case else text):
+    for needle in _ANY_NEEDLE:
+        if needle in lowered:
+            break
+    else:
+        return text
+    for pattern, needles, any_case in _KEY_PATTERNS:
+        haystack = lowered if any_case else text
+        if any(needle in haystack for needle in needles):
             text = pattern.sub(lambda m: m.group(1) + "***", text)
+            lowered = text.lower() if any_case else lowered
     return text
+
+
+class Redactor:
+    """`redact` and `redact_data` with the secret values read once: for several texts of one call (reading the
+    environment costs more than redacting a short text)."""
+
+    def __init__(self, extra: tuple[str, ...] = ()):
+        self.values = _secret_values(extra)
+
+    def text(self, text: str) -> str:
+        return _redact(text, self.values) if text else text
+
+    def data(self, value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return _redact_tree(value, self.values)
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
@@ -64,7 +141,7 @@ def redact_data(value: Any, extra: tuple[str, ...] = ()) -> Any:
     return _redact_tree(value, _secret_values(extra))
 
 
-def _redact_tree(value: Any, secrets: list[str]) -> Any:
+def _redact_tree(value: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, str):
         return _redact(value, secrets) if value else value
     if isinstance(value, dict):

@@ -1,12 +1,13 @@
-"""What a run made: answers per model and sentiment, failures by kind, latency, tokens and cost, and three plots.
+"""What a run made: answers per model and label, failures by kind, latency, tokens and cost, and three plots.
 
     >>> from synthgen.api import plot_stats, run_stats
     >>> stats = run_stats("last", store="sqlite:///synthgen.db")
     >>> paths = plot_stats(stats, "plots/")
 
 The figures are read from the store (the source of truth) in one pass over the run's records; latency, failures and
-tokens come from the same `summarize()` that closes a `generate` run, so the two never disagree. The plots are drawn
-on matplotlib `Figure`s
+tokens come from the same `summarize()` that closes a `generate` run, so the two never disagree. Labels are the
+run's task's, in its order, as the run stored them (`RunInfo.task_info`). The plots are drawn on matplotlib
+`Figure`s
 with the Agg canvas directly, not through pyplot, so they never change the backend of the caller (a notebook keeps
 its inline backend).
 """
@@ -20,20 +21,32 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import load_catalog
 from .errors import UserError
+from .labels import LABEL_NAME, TaskInfo
 from .paths import check_writable
-from .prompt import SENTIMENTS
 from .store import RunInfo, Store, reading
 from .summary import ModelSummary, summarize
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLOURS = {"negative": "#d95f5f", "positive": "#4c9f70"}
+COLOURS = {"negative": "#d95f5f", "positive": "#4c9f70", "neutral": "#8c8c8c"}
+# every other label, by its place in the task (matplotlib's tab10 without its red, green and grey)
+PALETTE = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
 PLOTS = {
-    "sentiment_split": "sentiment_split.png",
+    "label_split": "{task}_split.png",
     "answers_per_model": "answers_per_model.png",
     "latency_per_model": "latency_per_model.png",
 }
+
+
+def plot_file(name: str, task: str) -> str:
+    """The file a plot is written to: `sentiment_split.png` for the sentiment task's split, `emotion_split.png`..."""
+    return PLOTS[name].format(task=task if LABEL_NAME.match(task) else "label")
+
+
+def label_colours(names: list[str]) -> dict[str, str]:
+    others = iter(PALETTE * (1 + len(names) // len(PALETTE)))
+    return {name: COLOURS.get(name) or next(others) for name in names}
 
 
 @dataclass
@@ -46,12 +59,22 @@ class RunStats:
         return sum(m.ok for m in self.models.values())
 
     @property
-    def sentiments(self) -> dict[str, int]:
-        out: dict[str, int] = dict.fromkeys(SENTIMENTS, 0)
+    def task(self) -> TaskInfo:
+        return self.run.task_info()
+
+    @property
+    def labels(self) -> dict[str, int]:
+        """Ok answers per label, every label of the task in its order (then any other label a record carries)."""
+        out: dict[str, int] = dict.fromkeys(self.task.names, 0)
         for m in self.models.values():
-            for sentiment, n in m.sentiments.items():
-                out[sentiment] = out.get(sentiment, 0) + n
+            for label, n in m.labels.items():
+                out[label] = out.get(label, 0) + n
         return out
+
+    @property
+    def sentiments(self) -> dict[str, int]:
+        """Deprecated: `labels` (its name before tasks)."""
+        return self.labels
 
     @property
     def failures(self) -> dict[str, int]:
@@ -80,6 +103,7 @@ class RunStats:
             data["not_run"] = data.pop("planned")
             data["failed"] = m.failed
             data["cost_usd"] = m.cost_usd
+            data["sentiments"] = data["labels"]  # deprecated: the name before tasks
             models[alias] = data
         return {
             "run_id": self.run.run_id,
@@ -87,7 +111,9 @@ class RunStats:
             "rounds": self.run.rounds,
             "seed": self.run.seed,
             "ok": self.ok,
-            "sentiments": self.sentiments,
+            "task": self.task.to_dict(),
+            "labels": self.labels,
+            "sentiments": self.labels,  # deprecated: the name before tasks
             "failures": self.failures,
             "cost_usd": self.cost_usd,
             "cost_partial": self.cost_usd is not None and bool(self.models_without_prices),
@@ -102,7 +128,7 @@ def run_stats(
     """Per-model figures of a run (`last` or None: the latest run), read from the store in one pass."""
     with reading(store) as handle:
         info = handle.resolve_run(run)
-        models = summarize(info, handle.records(info.run_id), SENTIMENTS)
+        models = summarize(info, handle.records(info.run_id))
     try:
         catalog = load_catalog(catalog_dir)
     except UserError:
@@ -132,11 +158,13 @@ def _empty(ax, message: str) -> None:
     ax.set_axis_off()
 
 
-def sentiment_split_figure(stats: RunStats) -> Figure:
-    """Pie of the ok answers' sentiments (the article's first plot)."""
-    fig = _figure(5, 4.2)
+def label_split_figure(stats: RunStats) -> Figure:
+    """Pie of the ok answers' labels (the article's first plot, its sentiment split), titled with the task."""
+    fig = _figure(5, 4.6)
     ax = fig.add_subplot()
-    counts = {k: v for k, v in stats.sentiments.items() if v}
+    task = stats.task
+    counts = {k: v for k, v in stats.labels.items() if v}
+    colours = label_colours(list(stats.labels))
     if not counts:
         _empty(ax, "no ok answers")
     else:
@@ -144,42 +172,54 @@ def sentiment_split_figure(stats: RunStats) -> Figure:
         ax.pie(
             list(counts.values()),
             labels=[f"{k}\n{v}" for k, v in counts.items()],
-            colors=[COLOURS.get(k, "#999999") for k in counts],
+            colors=[colours[k] for k in counts],
             autopct=lambda p: f"{p:.1f}%",
             startangle=90,
             counterclock=False,
             wedgeprops={"edgecolor": "white"},
         )
         ax.set_aspect("equal")
-        ax.set_title(f"Sentiment split: {total} answers")
+        ax.set_title(f"{task.name.capitalize()} split: {total} answers")
+        described = [label for label in task.labels if label.description and label.name in counts]
+        if described:
+            from matplotlib.patches import Patch
+
+            handles = [Patch(color=colours[lab.name], label=f"{lab.name}: {lab.description}") for lab in described]
+            fig.legend(handles=handles, loc="outside lower center", fontsize=6, frameon=False)
     fig.suptitle(f"run {stats.run.run_id}", fontsize=8, color="grey")
     return fig
 
 
+def sentiment_split_figure(stats: RunStats) -> Figure:
+    """Deprecated: `label_split_figure`."""
+    return label_split_figure(stats)
+
+
 def answers_per_model_figure(stats: RunStats) -> Figure:
-    """Grouped bars: ok answers per model, one bar per sentiment."""
+    """Grouped bars: ok answers per model, one bar per label of the task."""
     models = list(stats.models)
-    fig = _figure(max(5.0, 1.1 * len(models) + 2), 4.2)
+    labels = list(dict.fromkeys([*stats.task.names, *(k for m in stats.models.values() for k in m.labels)]))
+    fig = _figure(max(5.0, 0.25 * len(labels) * len(models) + 2, 1.1 * len(models) + 2), 4.2)
     ax = fig.add_subplot()
     if not models:
         _empty(ax, "no models")
         return fig
-    sentiments = list(dict.fromkeys([*SENTIMENTS, *(k for m in stats.models.values() for k in m.sentiments)]))
-    width = 0.8 / len(sentiments)
-    for i, sentiment in enumerate(sentiments):
-        xs = [j + (i - (len(sentiments) - 1) / 2) * width for j in range(len(models))]
-        heights = [stats.models[m].sentiments.get(sentiment, 0) for m in models]
-        bars = ax.bar(xs, heights, width, label=sentiment, color=COLOURS.get(sentiment, "#999999"))
-        ax.bar_label(bars, fontsize=8, padding=1)
+    colours = label_colours(labels)
+    width = 0.8 / len(labels)
+    for i, label in enumerate(labels):
+        xs = [j + (i - (len(labels) - 1) / 2) * width for j in range(len(models))]
+        heights = [stats.models[m].labels.get(label, 0) for m in models]
+        bars = ax.bar(xs, heights, width, label=label, color=colours[label])
+        ax.bar_label(bars, fontsize=8 if len(labels) <= 3 else 6, padding=1)
     ax.set_xticks(range(len(models)))
     ax.set_xticklabels(models, rotation=30 if len(models) > 4 else 0, ha="right" if len(models) > 4 else "center")
     ax.set_ylabel("ok answers")
-    ax.set_title("Answers per model and sentiment")
+    ax.set_title("Answers per model and label")
     ax.margins(y=0.12)  # room for the bar labels
     ax.yaxis.get_major_locator().set_params(integer=True)
-    fig.legend(loc="outside lower center", ncols=len(sentiments), frameon=False)
+    fig.legend(loc="outside lower center", ncols=len(labels) if len(labels) <= 4 else 3, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.suptitle(f"run {stats.run.run_id}", fontsize=8, color="grey")
+    fig.suptitle(f"run {stats.run.run_id} ({stats.task.name})", fontsize=8, color="grey")
     return fig
 
 
@@ -239,20 +279,21 @@ def latency_figure(stats: RunStats) -> Figure:
 def figures(stats: RunStats) -> dict[str, Figure]:
     """The three plots as matplotlib figures, by name (the keys of PLOTS)."""
     return {
-        "sentiment_split": sentiment_split_figure(stats),
+        "label_split": label_split_figure(stats),
         "answers_per_model": answers_per_model_figure(stats),
         "latency_per_model": latency_figure(stats),
     }
 
 
 def plot_stats(stats: RunStats, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write the three PNGs (sentiment split, answers per model and sentiment, latency per model) to `out_dir`."""
+    """Write the three PNGs (the label split, `TASK_split.png`; answers per model and label; latency per model)
+    to `out_dir`."""
     out = check_writable(out_dir, "--plots", folder=True)
     try:
         out.mkdir(parents=True, exist_ok=True)
         paths = []
         for name, fig in figures(stats).items():
-            path = out / PLOTS[name]
+            path = out / plot_file(name, stats.task.name)
             fig.savefig(path, format="png")
             paths.append(path)
     except OSError as exc:

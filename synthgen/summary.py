@@ -18,7 +18,7 @@ class ModelSummary:
     model: str  # alias
     model_id: str = ""
     ok: int = 0
-    sentiments: dict[str, int] = field(default_factory=dict)  # ok answers per label
+    labels: dict[str, int] = field(default_factory=dict)  # ok answers per label, in the task's order
     failures: dict[str, int] = field(default_factory=dict)  # failure kind -> records (failed and skipped)
     planned: int = 0  # cells still without an outcome
     latencies: list[float] = field(default_factory=list)  # seconds, ok answers, store order
@@ -30,6 +30,11 @@ class ModelSummary:
     tokens_per_s: float | None = None  # output tokens per second of answer latency
     price_input_per_1m: float | None = None
     price_output_per_1m: float | None = None
+
+    @property
+    def sentiments(self) -> dict[str, int]:
+        """Deprecated: `labels` (its name before tasks)."""
+        return self.labels
 
     @property
     def failed(self) -> int:
@@ -56,20 +61,21 @@ def quantile(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
 
 
-def summarize(run: RunInfo, records: Iterable[Record], labels: Iterable[str] = ()) -> dict[str, ModelSummary]:
+def summarize(run: RunInfo, records: Iterable[Record], labels: Iterable[str] | None = None) -> dict[str, ModelSummary]:
     """Per-model figures of `run` from its records, in one pass; models in the run's order, then any others.
 
-    `labels` are counted as 0 when no ok answer carries them (so a table shows every label of the task)."""
-    labels = tuple(labels)
-    models = {alias: ModelSummary(alias, sentiments=dict.fromkeys(labels, 0)) for alias in run.models}
+    `labels` (default: the run's task's, in order) are counted as 0 when no ok answer carries them, so a table
+    shows every label of the task."""
+    labels = tuple(run.task_info().names if labels is None else labels)
+    models = {alias: ModelSummary(alias, labels=dict.fromkeys(labels, 0)) for alias in run.models}
     for rec in records:
         summary = models.get(rec.model)
         if summary is None:
-            summary = models[rec.model] = ModelSummary(rec.model, sentiments=dict.fromkeys(labels, 0))
+            summary = models[rec.model] = ModelSummary(rec.model, labels=dict.fromkeys(labels, 0))
         summary.model_id = summary.model_id or rec.model_id
         if rec.status == OK:
             summary.ok += 1
-            summary.sentiments[rec.sentiment] = summary.sentiments.get(rec.sentiment, 0) + 1
+            summary.labels[rec.label] = summary.labels.get(rec.label, 0) + 1
             if rec.latency_s is not None:
                 summary.latencies.append(rec.latency_s)
             if rec.input_tokens is None and rec.output_tokens is None:

@@ -12,8 +12,8 @@ One port serves, over HTTP/1.1 keep-alive:
 
 Answers are deterministic functions of (model id, prompt): a single sentence carrying the prompt's sentiment
 and topics, wrapped in Llama-2 style chatter for ``meta.llama2*`` models unless ``chatter=False``. Faults
-(throttling, server errors, timeouts, malformed bodies, access denied) and latency are configured per model or
-for all models.
+(throttling, server errors, timeouts, malformed bodies, access denied, a valid answer trickled one byte at a time)
+and latency are configured per model or for all models.
 
 In-process::
 
@@ -73,15 +73,25 @@ BEHAVIOUR_DEFAULTS: dict[str, Any] = {
     "latency": 0.0,  # seconds each response waits ...
     "jitter": 0.0,  # ... drawn uniformly from [latency - jitter, latency + jitter], floored at 0
     "timeout_sleep": 30.0,  # how long a "timeout" hangs (cut short by stop())
+    "trickle": 0.0,  # seconds between the bytes of a 200 answer, sent one at a time (0: at once; see `_trickled`)
     "retry_after": None,  # seconds sent as `retry-after` on 429 responses
     "chatter": None,  # Llama-2 style wrapping: None = meta.llama2* only, True = always, False = never
     "answer": None,  # a fixed answer text instead of the generated sentence
     "echo_key": False,  # error bodies quote the credential the request carried (as careless proxies do)
+    # Hostile answers: what a provider may send that a client must store as data, never crash on, never leak
+    # (see `_hostile_answer` and `_hostile_error`). None / False: not set.
+    "lone_surrogates": False,  # the answer text holds a lone high and a lone low surrogate (JSON `\\ud800` escapes)
+    "leak_key": False,  # the answer text ends with the credential headers the request carried (Authorization, ...)
+    "usage_value": None,  # every token count of an answer is this value (1e308, -5, NaN, "12", True, 2**70, ...)
+    "finish_reason": None,  # every finish reason of an answer is this value (a text, a number, an object)
+    "extra": None,  # a JSON object merged into every answer's top level (odd keys, NaN, surrogates, nesting)
+    "echo_auth": False,  # error bodies quote the request's credential headers whole (SigV4 Authorization ...)
+    "error_message": None,  # error bodies carry this message instead of the protocol's own
 }
 
 PROTOCOLS = ("bedrock-invoke", "bedrock-converse", "gemini", "openai-chat", "openai-completions", "openai-embeddings")
 
-_SCRIPT_WORDS = {"ok": "ok", "timeout": "timeout", "malformed": "malformed", "garbage": "garbage"}
+_SCRIPT_WORDS = {"ok": "ok", "timeout": "timeout", "malformed": "malformed", "garbage": "garbage", "trickle": "trickle"}
 
 # ------------------------------------------------------------------------------------------------------------
 # Answers
@@ -418,6 +428,172 @@ def _dig(obj: Any, *keys: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------------------
+# Hostile answers
+# ------------------------------------------------------------------------------------------------------------
+
+_HOSTILE_KEYS = ("lone_surrogates", "leak_key", "usage_value", "finish_reason", "extra")
+_CREDENTIAL_HEADERS = ("authorization", "x-goog-api-key", "x-amz-security-token", "x-api-key")
+# Where each protocol's answer text, token counts and finish reasons sit (every family's key names).
+_TEXT_KEYS = {"content", "text", "outputText", "completion", "generation"}
+_USAGE_KEYS = {
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "totalTokenCount",
+    "inputTokens",
+    "outputTokens",
+    "totalTokens",
+    "input_tokens",
+    "output_tokens",
+    "prompt_token_count",
+    "generation_token_count",
+    "inputTextTokenCount",
+    "tokenCount",
+}
+_USAGE_HEADERS = ("x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count")
+_FINISH_KEYS = {"finish_reason", "finishReason", "stopReason", "stop_reason", "completionReason"}
+
+
+def _credential_headers(headers: dict[str, str]) -> str:
+    """The request's credential headers, whole: `Authorization: AWS4-HMAC-SHA256 Credential=..., Signature=...`."""
+    return "; ".join(f"{name}: {headers[name]}" for name in _CREDENTIAL_HEADERS if headers.get(name))
+
+
+def _hostile_error(beh: dict[str, Any], headers: dict[str, str]) -> str | None:
+    """The message an error body carries under `error_message` / `echo_auth`, else None (the protocol's own)."""
+    message = beh.get("error_message")
+    if beh.get("echo_auth"):
+        message = f"{message or 'request refused'}; request headers were: {_credential_headers(headers)}"
+    return None if message is None else str(message)
+
+
+def _hostile_tree(node: Any, beh: dict[str, Any], leak: str) -> Any:
+    if isinstance(node, list):
+        return [_hostile_tree(item, beh, leak) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in _TEXT_KEYS and isinstance(value, str):
+            if beh.get("lone_surrogates"):
+                first, _, rest = value.partition(" ")
+                value = f"{first} \ud800 {rest} \udfff"
+            value = f"{value} {leak}" if leak else value
+        elif key in _USAGE_KEYS and beh.get("usage_value") is not None:
+            value = beh["usage_value"]
+        elif key in _FINISH_KEYS and beh.get("finish_reason") is not None:
+            if isinstance(value, dict) and "reason" in value:  # Jurassic-2: {"reason": "endoftext"}
+                value = {**value, "reason": beh["finish_reason"]}
+            else:
+                value = beh["finish_reason"]
+        else:
+            value = _hostile_tree(value, beh, leak)
+        out[key] = value
+    return out
+
+
+def _hostile_answer(response: Response, beh: dict[str, Any], headers: dict[str, str]) -> Response:
+    """A 200 answer (any protocol, any Bedrock family) with the hostile options of `beh` applied."""
+    if not any(beh.get(key) is not None and beh.get(key) is not False for key in _HOSTILE_KEYS):
+        return response
+    status, resp_headers, payload = response
+    try:
+        out = json.loads(payload)
+    except ValueError:
+        return response  # "garbage": not JSON, nothing to make worse
+    if not isinstance(out, dict):
+        return response
+    leak = _credential_headers(headers) if beh.get("leak_key") else ""
+    out = _hostile_tree(out, beh, leak)
+    if isinstance(beh.get("extra"), dict):
+        out.update(beh["extra"])
+    usage = beh.get("usage_value")
+    if usage is not None:
+        shown = usage if isinstance(usage, str) else json.dumps(usage)
+        shown = shown.encode("ascii", "backslashreplace").decode().replace("\r", " ").replace("\n", " ")
+        resp_headers = [(k, shown if k in _USAGE_HEADERS else v) for k, v in resp_headers]
+    return status, resp_headers, json.dumps(out, separators=(",", ":")).encode()  # NaN stays NaN, as Python's
+
+
+# ------------------------------------------------------------------------------------------------------------
+# SigV4 shape
+# ------------------------------------------------------------------------------------------------------------
+
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/\s,]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/bedrock/aws4_request, "
+    r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=[0-9a-f]{64}"
+)
+
+
+def _sigv4_shape_error(headers: dict[str, str]) -> str | None:
+    """Why a Bedrock request's Authorization header is not a SigV4 signature for service `bedrock` (None: it is
+    one): the credential scope, a signed `host` and `x-amz-date` (and `x-amz-security-token` when sent), and an
+    `X-Amz-Date` of the scope's day. The signature itself is not recomputed (the server knows no secret)."""
+    auth = headers.get("authorization", "")
+    match = _SIGV4.fullmatch(auth)
+    if match is None:
+        return f"Authorization header is not AWS4-HMAC-SHA256 for bedrock: {auth[:40]!r}..."
+    signed = match["signed"].split(";")
+    needed = ["host", "x-amz-date"] + (["x-amz-security-token"] if "x-amz-security-token" in headers else [])
+    missing = [name for name in needed if name not in signed]
+    if missing:
+        return f"SignedHeaders lacks {', '.join(missing)}"
+    if signed != sorted(signed) or any(name not in headers and name != "host" for name in signed):
+        return "SignedHeaders are not the sorted names of headers the request carries"
+    amz_date = headers.get("x-amz-date", "")
+    if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date) or amz_date[:8] != match["date"]:
+        return f"X-Amz-Date {amz_date!r} does not match the credential scope's date {match['date']}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Slow trickle
+# ------------------------------------------------------------------------------------------------------------
+
+_TRICKLE_DEFAULT = 0.3  # seconds per byte for a scripted "trickle" when the model's `trickle` is not set
+
+
+class _Trickle(bytes):
+    """A body to send one byte at a time, `interval` seconds apart: the whole valid answer, arriving slowly."""
+
+    interval: float
+
+    def __new__(cls, payload: bytes, interval: float) -> _Trickle:
+        body = super().__new__(cls, payload)
+        body.interval = interval
+        return body
+
+
+def _trickled(response: Response, entry: dict[str, Any], beh: dict[str, Any]) -> Response:
+    """A 200 answer as a trickle when the model's `trickle` is set or the script said "trickle", else as it is.
+
+    What a client's per-chunk read timeout never catches: every byte comes well within it."""
+    status, headers, payload = response
+    interval = float(beh.get("trickle") or 0.0)
+    if entry.get("outcome") == "trickle":
+        interval = interval or _TRICKLE_DEFAULT
+    if status != 200 or interval <= 0:
+        return response
+    entry["trickle"] = interval
+    return status, headers, _Trickle(payload, interval)
+
+
+def _write_payload(wfile: Any, payload: bytes, stop: threading.Event) -> bool:
+    """Write a body (a `_Trickle` one byte at a time); False when stop() cut it short."""
+    if not isinstance(payload, _Trickle):
+        wfile.write(payload)
+        return True
+    for i in range(len(payload)):
+        wfile.write(payload[i : i + 1])
+        wfile.flush()
+        if i + 1 < len(payload) and stop.wait(payload.interval):
+            return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------------------------
 # HTTP plumbing
 # ------------------------------------------------------------------------------------------------------------
 
@@ -534,7 +710,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             self.end_headers()
             if method != "HEAD":
-                self.wfile.write(payload)
+                if not _write_payload(self.wfile, payload, self.server.provider._stop):
+                    self.close_connection = True
         except OSError:
             self.close_connection = True
 
@@ -848,6 +1025,10 @@ class ProviderServer:
             }
         )
         response = self._serve(protocol, model, method, path, split.query, headers, payload, bad_json, streaming, entry)
+        if response is not None and response[0] == 200 and model and protocol != "openai-embeddings":
+            response = _hostile_answer(response, self.behaviour(model), headers)
+        if response is not None and model:
+            response = _trickled(response, entry, self.behaviour(model))
         if response is not None:
             entry["status"] = response[0]
         return response
@@ -910,6 +1091,8 @@ class ProviderServer:
                     entry["outcome"] = "dropped"
                     return None
                 outcome = "ok"
+            if outcome == "trickle":  # a normal answer, trickled by `_dispatch` (see `_trickled`)
+                outcome = "ok"
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -918,6 +1101,7 @@ class ProviderServer:
             message = None
             if beh.get("echo_key"):
                 message = f"request refused (HTTP {outcome}); credential received: {_credential(headers)}"
+            message = _hostile_error(beh, headers) or message
             return error_response(protocol, outcome, message, retry_after=float(retry_after) if retry_after else None)
         if outcome == "malformed":
             return 200, [("content-type", "application/json")], b'{"unexpected":true}'
@@ -958,6 +1142,9 @@ class ProviderServer:
                 return error_response(
                     protocol, 403, "Missing Authentication Token", code="MissingAuthenticationTokenException"
                 )
+            problem = _sigv4_shape_error(headers) if self.require_aws_auth else None
+            if problem:
+                return error_response(protocol, 403, problem, code="IncompleteSignatureException")
             return None
         if protocol == "gemini":
             key = headers.get("x-goog-api-key") or (parse_qs(query).get("key") or [""])[0]

@@ -14,11 +14,11 @@ PACKAGE = Path(synthgen.__file__).parent
 
 # Lower runs first in the flow; a module imports only from lower layers (and within its own package).
 LAYERS = {
-    0: {"errors", "text", "aio", "secrets", "results", "numeric", "keywords"},  # small shared types and helpers
+    0: {"errors", "text", "aio", "secrets", "results", "numeric", "keywords", "labels"},  # small shared types, helpers
     1: {"paths", "protocols", "ratecontrol"},
     2: {"catalog"},
     3: {"prompt"},
-    4: {"adapters", "store"},
+    4: {"adapters", "store", "task"},
     5: {"planning", "lease", "summary"},
     6: {"engine"},
     7: {"generation", "embed"},
@@ -44,11 +44,11 @@ def _imports(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("synthgen."):
-                    found.append((node.lineno, _top(alias.name[len("synthgen."):])))
+                    found.append((node.lineno, _top(alias.name[len("synthgen.") :])))
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0:
                 if node.module and node.module.startswith("synthgen."):
-                    found.append((node.lineno, _top(node.module[len("synthgen."):])))
+                    found.append((node.lineno, _top(node.module[len("synthgen.") :])))
                 continue
             base = package_parts[: len(package_parts) - (node.level - 1)]
             target = [*base, *(node.module.split(".") if node.module else [])]
@@ -77,6 +77,9 @@ def test_no_module_imports_downstream_of_itself():
 
 
 def test_no_module_is_over_400_lines():
-    long = [f"{p.relative_to(PACKAGE)}: {n}" for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400]
+    long = [
+        f"{p.relative_to(PACKAGE)}: {n}"
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    ]
     assert long == []

@@ -40,13 +40,18 @@ def test_wheel_ships_tables_prompts_and_topics_and_finds_them(tmp_path):
         "synthgen/prompts/sentiment.txt",
         "synthgen/prompts/sentiment-faithful.txt",
         "synthgen/topics/sentiment.toml",
+        "synthgen/tasks/sentiment.toml",
+        "synthgen/tasks/emotion.toml",
+        "synthgen/prompts/emotion.txt",
+        "synthgen/topics/emotion.toml",
     ):
         assert expected in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
-        "import synthgen.catalog as c, synthgen.prompt as p; "
+        "import synthgen.catalog as c, synthgen.prompt as p, synthgen.task as t; "
         "assert 'synthgen/llms' in str(c.catalog_dirs()[0]).replace('\\\\', '/'), c.catalog_dirs(); "
+        "assert [x.name for x in t.list_tasks()] == ['emotion', 'sentiment', 'sentiment3'], t.task_dirs(); "
         "print(len(c.load_catalog()), len(p.plan_run(4, 1)))"
     )
     out = subprocess.run(

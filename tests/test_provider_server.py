@@ -358,6 +358,34 @@ def test_malformed_timeout_and_fast_shutdown(srv: ProviderServer) -> None:
     assert sleeper["outcome"] == "dropped" and sleeper["status"] is None
 
 
+def test_trickle_sends_a_valid_answer_one_byte_at_a_time_and_stop_cuts_it_short(srv: ProviderServer) -> None:
+    body = json.dumps({"model": "gpt-4", "messages": [{"role": "user", "content": PROMPT}]})
+    srv.configure(model="gpt-4", trickle=0.001)
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json"})
+    response = conn.getresponse()
+    sizes = []
+    while chunk := response.read1(4096):  # what arrives per read: a byte or a few, never the whole body
+        sizes.append(len(chunk))
+    assert max(sizes) < 16 and sum(sizes) == int(response.headers["content-length"]) > 300
+    conn.close()
+    [first] = srv.requests
+    assert first["trickle"] == 0.001 and first["status"] == 200
+
+    srv.configure(model="gpt-4", trickle=None)
+    srv.script("gpt-4", ["trickle"])  # a scripted trickle: 0.3 s per byte unless the model sets its own
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 200 and len(response.read1(4096)) == 1
+    started = time.monotonic()
+    srv.stop()  # mid-trickle: the connection is dropped, not held for the minutes the body would take
+    with pytest.raises(http.client.IncompleteRead):
+        response.read()
+    assert time.monotonic() - started < 5
+    assert srv.requests[-1]["trickle"] == 0.3
+
+
 def test_concurrent_slow_requests_do_not_block_each_other(srv: ProviderServer) -> None:
     srv.configure(model="*", latency=0.5, jitter=0.1)
     n = 128

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli_output as run_cli
 
-from synthgen.stats import PLOTS, plot_stats, run_stats
+from synthgen.stats import PLOTS, plot_file, plot_stats, run_stats
 from synthgen.store import Record, RunInfo, utc_now
 from synthgen.store.sqlite import SQLiteStore
 
@@ -93,7 +93,8 @@ def test_counts_failures_latency_tokens_and_cost_of_a_known_run(db):
 def test_stats_command_prints_the_tables(db, capsys):
     code, out, err = run_cli(["stats", "--store", db], capsys)
     assert code == 0, err
-    assert "Answers per model and sentiment" in out and "Failures by kind" in out
+    assert "Answers per model and label" in out and "Failures by kind" in out
+    assert "task sentiment:" in out and "sentiment split: negative 17 (50.0%)" in out
     rows = [cells[1:-1] for line in out.splitlines() if len(cells := [c.strip() for c in line.split("│")]) > 3]
     # model, model id, ok, negative, positive, failed, not run
     assert ["gpt-4", "gpt-4-1106-preview", "20", "10", "10", "0", "0"] in rows
@@ -121,7 +122,9 @@ def test_plots_are_written_as_non_empty_pngs(db, tmp_path, capsys):
     assert code == 0, err
     written = sorted(p.name for p in plots.iterdir())
     assert (
-        written == sorted(PLOTS.values()) == ["answers_per_model.png", "latency_per_model.png", "sentiment_split.png"]
+        written
+        == sorted(plot_file(name, "sentiment") for name in PLOTS)
+        == ["answers_per_model.png", "latency_per_model.png", "sentiment_split.png"]
     )
     for name in written:
         data = (plots / name).read_bytes()

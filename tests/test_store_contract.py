@@ -412,6 +412,20 @@ class StoreContract:
         assert [(r.label, r.sentiment) for r in got] == [(c.label, c.label) for c in cells]
         assert got[0].label == "joy" and got[1].label == "negative"
 
+    def test_a_run_keeps_its_task_and_one_stored_without_a_task_reads_as_sentiment(self, store: Store) -> None:
+        from synthgen.labels import SENTIMENT_TASK, Label, TaskInfo
+
+        task = TaskInfo("emotion", "Which emotion?", (Label("anger", "is angry"), Label("joy", "is glad", 2.0)), ("x",))
+        run, cells = make_run(rounds=2)
+        run.task = task.to_dict()
+        cells = [Record.from_dict({**c.to_dict(), "label": "joy" if c.round else "anger"}) for c in cells]
+        store.create_run(run, cells)
+        assert store.get_run(run.run_id).task_info() == task  # type: ignore[union-attr]
+        assert [r.label for r in store.records(run.run_id)] == [c.label for c in cells]
+        before, old_cells = make_run(run_id="20250101-000000-bbbb", rounds=1)  # a RunInfo as written before tasks
+        store.create_run(before, old_cells)
+        assert store.get_run(before.run_id).task_info() == SENTIMENT_TASK  # type: ignore[union-attr]
+
     def test_a_run_read_back_names_the_store_it_was_read_from(self, store: Store) -> None:
         run, cells = make_run(rounds=1)
         run.store_url = "sqlite:////old/place/synthgen.db"  # where it was created, before the store moved

@@ -47,7 +47,8 @@ class Adapters:
     def __init__(
         self, *, max_connections: int = 64, timeout: float = 120.0, per_protocol: dict[str, int] | None = None
     ):
-        # Pools sized to what can be in flight per protocol: connection pools scan their connections per request.
+        # Each protocol's pool holds what can be in flight for it (`per_protocol`, else `max_connections`); both
+        # Bedrock protocols share one signed transport (bedrock_http.BedrockRuntime), sized to their sum.
         self._opts: dict[str, Any] = {"max_connections": max_connections, "timeout": timeout}
         self._per_protocol = per_protocol or {}
         self._made: dict[str, Adapter] = {}
@@ -59,7 +60,7 @@ class Adapters:
             kwargs = dict(self._opts)
             kwargs["max_connections"] = self._per_protocol.get(spec.protocol, self._opts["max_connections"])
             if spec.protocol.startswith("bedrock-"):
-                from ._aws import BedrockRuntime
+                from .bedrock_http import BedrockRuntime
 
                 if self._runtime is None:
                     bedrock = sum(n for p, n in self._per_protocol.items() if p.startswith("bedrock-"))

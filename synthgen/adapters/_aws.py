@@ -1,18 +1,17 @@
-"""The boto3 side shared by both Bedrock protocols: one client, a thread pool sized to concurrency, error mapping."""
+"""The boto3 side of Bedrock: credentials, region, endpoint and config checks (control plane only: no runtime
+call goes through boto3, see `bedrock_http`), and the mapping of Bedrock's restJson error answers."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import json
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from typing import Any
 
-from ..catalog import ModelSpec
 from ..errors import UserError
 from ..results import FailureKind
-from .base import Adapter, ProviderError, retry_after_seconds
+from .base import ProviderError, retry_after_seconds
 
 # Codes Bedrock uses, by what a caller should do about them.
 _THROTTLE = {
@@ -66,7 +65,9 @@ def _region() -> tuple[str, str]:
 
 
 def make_client(max_connections: int, timeout: float) -> Any:
-    """A bedrock-runtime client with SDK retries off: retrying is the engine's job, above transport."""
+    """A bedrock-runtime client with SDK retries off. synthgen sends no request with it: it is how boto3 says
+    which region, endpoint and signing name it would use (config checks, `bedrock_endpoint`); a caller of
+    your own can still send with it."""
     import boto3
     from botocore.config import Config
 
@@ -131,95 +132,43 @@ def _check_bedrock_config(_env: tuple[str | None, ...]) -> None:  # cached per c
         )
 
 
-class BedrockRuntime:
-    """A lazily made bedrock-runtime client (one per run) and a thread pool sized to concurrency."""
-
-    def __init__(self, max_connections: int, timeout: float):
-        self._lock = threading.Lock()
-        self._client: Any = None
-        self._max_connections = max_connections
-        self._timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="bedrock")
-
-    def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                try:
-                    self._client = make_client(self._max_connections, self._timeout)
-                except ValueError as exc:  # a bad region or endpoint (check_config says so before a run)
-                    raise ProviderError(
-                        FailureKind.INVALID_REQUEST, f"cannot set up the Bedrock client: {type(exc).__name__}: {exc}"
-                    ) from None
-            return self._client
-
-    async def run(self, fn_name: str, **kwargs: Any) -> dict[str, Any]:
-        """Call a client method in the pool; a streamed body is read there too, never on the event loop."""
-        client = self.client()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: _call(client, fn_name, kwargs))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+def bedrock_endpoint() -> tuple[str, str, str]:
+    """(endpoint URL, region, signing name) exactly as boto3 resolves them for bedrock-runtime:
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME, AWS_ENDPOINT_URL, the profile's endpoint_url, else
+    https://bedrock-runtime.{region}.amazonaws.com. Made once per configuration (a client is not free)."""
+    return _bedrock_endpoint(tuple(os.environ.get(name) for name in _CONFIG_VARS))
 
 
-def _call(client: Any, fn_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectionError,
-        HTTPClientError,
-        NoCredentialsError,
-        ReadTimeoutError,
-    )
-
+@functools.lru_cache(maxsize=8)
+def _bedrock_endpoint(_env: tuple[str | None, ...]) -> tuple[str, str, str]:
+    client = make_client(1, 10.0)
     try:
-        response = getattr(client, fn_name)(**kwargs)
-        if hasattr(response.get("body"), "read"):
-            response["body"] = response["body"].read()
-        return response
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        meta = exc.response.get("ResponseMetadata", {})
-        status = meta.get("HTTPStatusCode")
-        code = err.get("Code", "")
-        message = f"{code}: {err.get('Message', '')}".strip(": ")
-        retry_after = retry_after_seconds(meta.get("HTTPHeaders"))
-        if code in _THROTTLE:
-            kind = FailureKind.THROTTLED
-        elif code in _TRANSIENT:
-            kind = FailureKind.TRANSIENT
-        elif code in _DENIED:
-            kind = FailureKind.ACCESS_DENIED
-        else:
-            raise ProviderError.from_status(status, message, retry_after=retry_after, raw=exc.response) from None
-        raise ProviderError(kind, message, status=status, retry_after=retry_after, raw=exc.response) from None
-    except NoCredentialsError as exc:
-        raise ProviderError(FailureKind.ACCESS_DENIED, f"{exc}; {AWS_HINT}") from None
-    except (ReadTimeoutError, ConnectionError, HTTPClientError) as exc:
-        raise ProviderError(FailureKind.TRANSIENT, f"{type(exc).__name__}: {exc}") from None
-    except BotoCoreError as exc:
-        raise ProviderError(FailureKind.INVALID_REQUEST, f"{type(exc).__name__}: {exc}") from None
+        meta = client.meta
+        return meta.endpoint_url.rstrip("/"), meta.region_name, meta.service_model.signing_name
+    finally:
+        client.close()
 
 
-class BedrockAdapter(Adapter):
-    """What both Bedrock protocols share: the runtime client (one per run) and boto3's credential chain."""
-
-    def __init__(self, *, runtime: BedrockRuntime | None = None, **kw: Any):
-        super().__init__(**kw)
-        self.runtime = runtime or BedrockRuntime(self.max_connections, self.timeout)
-
-    @classmethod
-    def credentials_present(cls, spec: ModelSpec) -> bool:
-        return aws_credentials_present()
-
-    @classmethod
-    def credentials_hint(cls, spec: ModelSpec) -> str:
-        return AWS_HINT
-
-    @classmethod
-    def check_config(cls, spec: ModelSpec) -> None:
-        super().check_config(spec)
-        check_bedrock_config()
-
-    async def aclose(self) -> None:
-        self.runtime.close()
+def error_from_response(status: int, headers: Mapping[str, str], content: bytes) -> ProviderError:
+    """A Bedrock error answer as botocore reads it (restJson): the code from `x-amzn-ErrorType` or the body's
+    `__type` / `code`, the message from `message`; the kind from the code, else from the HTTP status."""
+    try:
+        body: Any = json.loads(content) if content else {}
+    except ValueError:
+        body = content[:2000].decode("utf-8", "replace")
+    fields = body if isinstance(body, dict) else {}
+    code = (headers.get("x-amzn-errortype") or "").split(":")[0]
+    if not code:
+        code = str(fields.get("__type") or fields.get("code") or fields.get("Code") or "").rsplit("#", 1)[-1]
+    detail = fields.get("message") or fields.get("Message") or (body if isinstance(body, str) else "")
+    message = f"{code or f'HTTP {status}'}: {detail}".strip(": ")
+    retry_after = retry_after_seconds(headers)
+    if code in _THROTTLE:
+        kind = FailureKind.THROTTLED
+    elif code in _TRANSIENT:
+        kind = FailureKind.TRANSIENT
+    elif code in _DENIED:
+        kind = FailureKind.ACCESS_DENIED
+    else:
+        return ProviderError.from_status(status, message, retry_after=retry_after, raw=body)
+    return ProviderError(kind, message, status=status, retry_after=retry_after, raw=body)

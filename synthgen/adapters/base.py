@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
 from ..catalog import ModelSpec, deep_merge
 from ..errors import UserError
 from ..results import CallResult, Failure, FailureKind, Usage, kind_for_status
-from ..secrets import redact, redact_data
+from ..secrets import redact
 from ..text import shorten
+from .storable import shown, storable, storable_result, surrogate_note
 
 if TYPE_CHECKING:
     from ..prompt import RoundPlan, Template
@@ -88,27 +89,74 @@ def build_body(spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = 
     return body
 
 
-def _as_int(value: Any) -> int | None:
+# A token count past this is no count but a provider's bug (or worse): one request never nears a billion tokens.
+MAX_TOKENS = 10**9
+
+
+def _as_int(value: Any, *, header: bool = False) -> int | None:
+    """A token count as reported, or None when absent or no sane count. Sane is a non-negative integer below
+    MAX_TOKENS; an integral float (12.0) counts, a bool, NaN, an infinity or a fraction does not, nor does a string
+    in a body (a header's value is text, so there digits count). Jurassic-2 reports its tokens as a list."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, list):
+        count = len(value)
+    elif isinstance(value, int):
+        count = value
+    elif isinstance(value, float):
+        if not value.is_integer():  # NaN and the infinities are no integers either
+            return None
+        count = int(value)
+    elif header and isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        digits = value.strip()
+        count = int(digits) if len(digits) <= 12 else MAX_TOKENS
+    else:
+        return None
+    return count if 0 <= count < MAX_TOKENS else None
+
+
+def _token_count(
+    which: str, path: str | None, raw: Any, headers: Mapping[str, str] | None, notes: list[str]
+) -> int | None:
+    if not path:
+        return None
+    value = get_path(raw, path, headers)
     if value is _MISSING or value is None:
         return None
-    if isinstance(value, list):  # Jurassic-2 reports its tokens as a list
-        return len(value)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    count = _as_int(value, header=path.startswith("header:"))
+    if count is None:
+        notes.append(f"{which} token count {shown(value)} is not a count: stored as unknown")
+    return count
 
 
-def parse_answer(
-    spec: ModelSpec, raw: Any, headers: Mapping[str, str] | None = None
-) -> tuple[str | None, str | None, Usage, Failure | None]:
-    """Text, finish reason and usage by the table's paths; a missing or non-text answer is a failure, never text."""
+class Answer(NamedTuple):
+    """What the table's paths found in a response, storable: the text (None with a failure), finish reason and
+    usage, and notes saying what was changed to make them so."""
+
+    text: str | None
+    finish_reason: str | None
+    usage: Usage
+    failure: Failure | None
+    notes: list[str]
+
+
+def parse_answer(spec: ModelSpec, raw: Any, headers: Mapping[str, str] | None = None) -> Answer:
+    """Text, finish reason and usage by the table's paths; a missing or non-text answer is a failure, never text.
+
+    What a provider sends is data, never a reason for the call to fail: a token count that is no count is
+    unknown (None), a lone surrogate in the text or finish reason becomes U+FFFD; each change is a note."""
+    notes: list[str] = []
     usage = Usage(
-        input_tokens=_as_int(get_path(raw, spec.usage_input, headers)) if spec.usage_input else None,
-        output_tokens=_as_int(get_path(raw, spec.usage_output, headers)) if spec.usage_output else None,
+        input_tokens=_token_count("input", spec.usage_input, raw, headers, notes),
+        output_tokens=_token_count("output", spec.usage_output, raw, headers, notes),
     )
     finish = get_path(raw, spec.finish_path, headers) if spec.finish_path else None
-    finish = None if finish is _MISSING or finish is None else str(finish)
+    if finish is _MISSING or finish is None:
+        finish = None
+    else:
+        finish, count = storable(finish if isinstance(finish, str) else str(finish))
+        if count:
+            notes.append(surrogate_note(count, "finish reason"))
     text = get_path(raw, spec.answer_path, headers)
     if text is _MISSING or not isinstance(text, str):
         shape = sorted(raw)[:8] if isinstance(raw, Mapping) else type(raw).__name__
@@ -116,10 +164,14 @@ def parse_answer(
             FailureKind.ANSWER_MISSING,
             f"answer path '{spec.answer_path}' not found in the response (top-level keys: {shape})",
         )
-        return None, finish, usage, failure
+        return Answer(None, finish, usage, failure, notes)
+    text, count = storable(text)
+    if count:
+        notes.append(surrogate_note(count, "answer"))
     if not text.strip():  # an empty answer is no sentence: never stored as one
-        return None, finish, usage, Failure(FailureKind.ANSWER_MISSING, f"empty answer (finish reason: {finish})")
-    return text, finish, usage, None
+        failure = Failure(FailureKind.ANSWER_MISSING, f"empty answer (finish reason: {finish})")
+        return Answer(None, finish, usage, failure, notes)
+    return Answer(text, finish, usage, None, notes)
 
 
 class Adapter(ABC):
@@ -130,6 +182,10 @@ class Adapter(ABC):
     def __init__(self, *, max_connections: int = 64, timeout: float = 120.0):
         self.max_connections = max_connections
         self.timeout = timeout
+        # Seconds `call` gives `_send`, from send to decoded answer (network adapters: `timeout`, see
+        # transport.HTTPAdapter). None: the adapter bounds its own work, as llama.cpp does at every sampled token
+        # (cancelling the wait would not stop its worker thread).
+        self.deadline: float | None = None
 
     def build_body(
         self,
@@ -219,13 +275,22 @@ class Adapter(ABC):
         raw: Any = None
         text = finish = None
         usage = Usage()
+        notes: list[str] = []
         try:
             spec = await self.prepare(spec)
             body = self.build_body(spec, prompt, params, round=round, attempt=attempt)
             started = time.perf_counter()
-            raw, headers = await self._send(spec, body)
+            try:
+                async with asyncio.timeout(self.deadline) as window:
+                    raw, headers = await self._send(spec, body)
+            except TimeoutError:
+                if not window.expired():
+                    raise
+                raise ProviderError(
+                    FailureKind.TRANSIENT, f"no answer within {self.deadline:g} s (--timeout)"
+                ) from None
             latency = time.perf_counter() - started
-            text, finish, usage, failure = parse_answer(spec, raw, headers)
+            text, finish, usage, failure, notes = parse_answer(spec, raw, headers)
             if failure is None and (failure := self.check_answer(spec, text, round)) is not None:
                 text = None
         except ProviderError as exc:
@@ -234,19 +299,21 @@ class Adapter(ABC):
             latency, failure = 0.0, Failure(FailureKind.INVALID_REQUEST, str(exc))
         except Exception as exc:  # noqa: BLE001 - a surprise in one call is that cell's failure, not the run's
             return error_result(spec, body, exc, time.perf_counter() - started)
-        if failure is not None:
-            failure = dataclasses.replace(failure, message=shorten(redact(failure.message, secret)))
-        return CallResult(
-            model=spec.alias,
-            model_id=spec.model_id,
-            request_body=body,
-            latency_s=latency,
-            text=text,
-            raw=redact_data(raw, secret),
-            usage=usage,
-            finish_reason=finish,
-            failure=failure,
-        )
+        try:
+            return storable_result(
+                spec,
+                secret,
+                body=body,
+                latency=latency,
+                raw=raw,
+                text=text,
+                finish=finish,
+                usage=usage,
+                failure=failure,
+                notes=notes,
+            )
+        except Exception as exc:  # noqa: BLE001 - the same promise: one cell's failure, never the run's end
+            return error_result(spec, body, exc, latency)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..catalog import ModelSpec
-from ._aws import BedrockAdapter
 from .base import build_body
+from .bedrock_http import BedrockAdapter
 
 
 class BedrockConverseAdapter(BedrockAdapter):
@@ -28,6 +28,5 @@ class BedrockConverseAdapter(BedrockAdapter):
         return body
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
-        response = await self.runtime.run("converse", modelId=spec.model_id, **body)
-        headers = response.pop("ResponseMetadata", {}).get("HTTPHeaders", {})
-        return response, headers
+        # Converse's JSON body is the API's request minus the model id, which travels in the path
+        return await self._post(spec, "converse", body)

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from ..catalog import ModelSpec
-from ..results import FailureKind
-from ._aws import BedrockAdapter
-from .base import ProviderError
+from .bedrock_http import BedrockAdapter
 
 
 class BedrockInvokeAdapter(BedrockAdapter):
     protocol = "bedrock-invoke"
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
-        response = await self.runtime.run(
-            "invoke_model",
-            modelId=spec.model_id,
-            body=json.dumps(body).encode(),
-            contentType="application/json",
-            accept="application/json",
-        )
-        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        payload = response["body"]
-        try:
-            return json.loads(payload), headers
-        except ValueError:
-            raise ProviderError(
-                FailureKind.ANSWER_MISSING,
-                f"response body is not JSON: {payload[:120]!r}",
-                raw=payload.decode("utf-8", "replace")[:2000],
-            ) from None
+        # The body is the model family's own JSON, sent as it is; token counts arrive in the
+        # x-amzn-bedrock-input/output-token-count headers (the tables' `header:` usage paths).
+        return await self._post(spec, "invoke", body)

@@ -1,9 +1,11 @@
 """A base model's few-shot completion prompt: built from the round, its answers checked for copied examples.
 
 Two adapters send it: the in-process llama.cpp adapter in completion mode, and the OpenAI-compatible adapter with
-`options.endpoint = "completions"`; both entries name the template in `options.few_shot_template`. Each says
-when it applies (`FewShotCompletion.completes_fewshot`), and from that one decision follow the prompt it sends,
-the template the run records for it (`received_template`) and the echo check of its answers (`check_answer`).
+`options.endpoint = "completions"`; both entries name the template in `options.few_shot_template`. A run gives
+each such entry its task's few-shot prompt instead (`with_fewshot`: the task's worked examples, per label); the
+table's template serves a task without examples and one-off calls. Each adapter says when it applies
+(`FewShotCompletion.completes_fewshot`), and from that one decision follow the prompt it sends, the template the
+run records for it (`received_template`) and the echo check of its answers (`check_answer`).
 
 A small base model given worked examples often repeats one instead of writing a new sentence. That copy is a
 failed answer (answer_missing), which the engine retries; the retry is another draw because the seed is offset
@@ -12,37 +14,62 @@ by the attempt number, which the engine takes from the journal, so a resumed run
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from functools import lru_cache
 from typing import Any
 
 from ..catalog import ModelSpec
-from ..prompt import RoundPlan, Template, load_template
+from ..prompt import FewShot, RoundPlan, Template, load_template
 from ..results import Failure, FailureKind
 
 ECHO_RATIO = 0.85  # difflib ratio at or above which an answer counts as a copy of a worked example
 _SEED_SPAN = 2**32  # llama.cpp seeds are uint32; servers built on it take the same range
 _ATTEMPT_STRIDE = 1_000_003  # a retried round gets another seed, far from every other round's
+# Where a run puts the few-shot prompt of its task into an entry (`with_fewshot`); never a key of a table.
+_BOUND = "_run_fewshot"
+
+
+def examples_in(text: str) -> tuple[str, ...]:
+    """The worked examples' sentences of a few-shot template written as a file (its `Sentence: ...` lines)."""
+    return tuple(re.findall(r"^Sentence:[ \t]*(\S.*)$", text, flags=re.MULTILINE))
 
 
 @lru_cache(maxsize=16)
-def _template(name: str) -> Template:
-    return load_template(name)
+def _table_fewshot(name: str) -> FewShot:
+    template = load_template(name)
+    return FewShot(template, examples_in(template.text))
+
+
+def with_fewshot(spec: ModelSpec, fewshot: FewShot) -> ModelSpec:
+    """The entry for one run: its few-shot prompt (worked examples and template) is the run's task's, not the
+    template its table names. Only for an entry whose adapter sends a few-shot prompt (`received_template`)."""
+    return dataclasses.replace(spec, options={**spec.options, _BOUND: fewshot})
+
+
+def fewshot_of(spec: ModelSpec) -> FewShot | None:
+    """The few-shot prompt the entry is given: the run's (`with_fewshot`), else its table's `few_shot_template`
+    (its examples read from the `Sentence:` lines), whether or not its adapter sends it."""
+    bound = spec.options.get(_BOUND)
+    if isinstance(bound, FewShot):
+        return bound
+    name = spec.options.get("few_shot_template")
+    return _table_fewshot(name) if name else None
 
 
 def template_of(spec: ModelSpec) -> Template | None:
-    """The entry's few-shot template (`options.few_shot_template`), whether or not its adapter sends it."""
-    name = spec.options.get("few_shot_template")
-    return _template(name) if name else None
+    """The entry's few-shot template, whether or not its adapter sends it."""
+    fewshot = fewshot_of(spec)
+    return fewshot.template if fewshot else None
 
 
 def completion_prompt(spec: ModelSpec, prompt: str, round: RoundPlan | None = None) -> str:
     """A completion prompt: the round through the few-shot template, else (a one-off prompt, or no template)
     the prompt in the entry's prompt format."""
-    template = template_of(spec)
-    if round is not None and template is not None:
-        return template.render(round.sentiment, round.topics)
+    fewshot = fewshot_of(spec)
+    if round is not None and fewshot is not None:
+        return fewshot.render(round)
     return spec.prompt_format.replace("{prompt}", prompt)
 
 
@@ -58,25 +85,24 @@ def _plain_words(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
 
 
-@lru_cache(maxsize=16)
-def _examples(name: str) -> tuple[str, ...]:
-    """The worked examples' sentences of a few-shot template (its `Sentence: ...` lines), as plain words."""
-    found = re.findall(r"^Sentence:[ \t]*(\S.*)$", _template(name).text, flags=re.MULTILINE)
-    return tuple(_plain_words(s) for s in found)
+@lru_cache(maxsize=64)
+def _example_words(examples: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_plain_words(s) for s in examples)
 
 
 def fewshot_echo(spec: ModelSpec, text: str) -> str | None:
-    """The worked example `text` copies (near-identical after case and punctuation), or None.
+    """The worked example `text` copies (near-identical after case and punctuation), or None. The examples are
+    the run's task's (or those of the table's few-shot template), never a fixed list.
 
     Without autojunk: from 200 characters on, difflib would otherwise treat every frequent character (the spaces,
     the e's) as junk and a copy would score far below the ratio."""
-    name = spec.options.get("few_shot_template")
-    if not name or not text:
+    fewshot = fewshot_of(spec)
+    if fewshot is None or not text:
         return None
     answer = _plain_words(text)
     if not answer:
         return None
-    for example in _examples(name):
+    for example in _example_words(fewshot.examples):
         if not example:
             continue
         matcher = difflib.SequenceMatcher(None, answer, example, autojunk=False)

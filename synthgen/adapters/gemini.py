@@ -1,4 +1,4 @@
-"""Gemini generateContent over plain HTTP. The key travels in the x-goog-api-key header, never in the URL."""
+"""Gemini generateContent over plain HTTP (httpx2). The key travels in the x-goog-api-key header, never in the URL."""
 
 from __future__ import annotations
 
@@ -6,24 +6,24 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import httpx2
 
 from ..catalog import ModelSpec
 from ..results import FailureKind
-from .base import Adapter, ProviderError, retry_after_seconds
+from .base import ProviderError, retry_after_seconds
+from .transport import HTTPAdapter, http_client, transport_error
 
 
-class GeminiAdapter(Adapter):
+class GeminiAdapter(HTTPAdapter):
     protocol = "gemini"
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx2.AsyncClient | None = None
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self) -> httpx2.AsyncClient:
         if self._http is None:
-            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
-            self._http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(self.timeout, connect=10.0))
+            self._http = http_client(self.max_connections, self.timeout)
         return self._http
 
     @staticmethod
@@ -34,10 +34,8 @@ class GeminiAdapter(Adapter):
         headers = {"x-goog-api-key": spec.api_key() or "", "content-type": "application/json"}
         try:
             response = await self._client().post(self.url(spec), json=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(FailureKind.TRANSIENT, f"timeout: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:
-            raise ProviderError(FailureKind.TRANSIENT, f"connection failed: {type(exc).__name__}: {exc}") from None
+        except httpx2.TransportError as exc:
+            raise transport_error(exc) from None
         try:
             data = response.json()
         except ValueError:

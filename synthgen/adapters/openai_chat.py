@@ -13,13 +13,14 @@ from typing import Any
 
 from ..catalog import ModelSpec
 from ..results import FailureKind
-from .base import Adapter, ProviderError, build_body, retry_after_seconds
+from .base import ProviderError, build_body, retry_after_seconds
 from .fewshot import FewShotCompletion, completion_prompt, round_seed
+from .transport import HTTPAdapter, client_options, json_or_text
 
 NO_KEY = "sk-no-key-required"  # local servers ignore the key, the SDK insists on one
 
 
-class OpenAIChatAdapter(FewShotCompletion, Adapter):
+class OpenAIChatAdapter(FewShotCompletion, HTTPAdapter):
     protocol = "openai-chat"
 
     def __init__(self, **kw: Any):
@@ -27,20 +28,21 @@ class OpenAIChatAdapter(FewShotCompletion, Adapter):
         self._clients: dict[tuple[str | None, str], Any] = {}
 
     def _client(self, spec: ModelSpec) -> Any:
-        import httpx
         import openai
 
         key = spec.api_key() or (NO_KEY if spec.key_optional else "")
         base = spec.resolved_base_url()
         cache_key = (base, key)
         if cache_key not in self._clients:
-            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
+            options = client_options(self.max_connections, self.timeout)
+            # The SDK's own httpx2 client with its defaults (redirects followed), sized to what can be in flight,
+            # over synthgen's pool (transport.client_options)
             self._clients[cache_key] = openai.AsyncOpenAI(
                 api_key=key,
                 base_url=base,
                 max_retries=0,
-                timeout=self.timeout,
-                http_client=httpx.AsyncClient(limits=limits, timeout=self.timeout),
+                timeout=options["timeout"],
+                http_client=openai.DefaultAsyncHttpxClient(**options),
             )
         return self._clients[cache_key]
 
@@ -77,7 +79,7 @@ class OpenAIChatAdapter(FewShotCompletion, Adapter):
         return {"model": self.model_name(spec), **body}
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
-        import httpx
+        import httpx2
         import openai
 
         client = self._client(spec)
@@ -85,19 +87,19 @@ class OpenAIChatAdapter(FewShotCompletion, Adapter):
         try:
             # The SDK's generic post: its auth, base URL, timeouts and typed errors, without re-validating a body
             # the table already shaped; the raw response keeps the provider's JSON exactly as sent.
-            http = await client.post(path, body=body, cast_to=httpx.Response)
+            http = await client.post(path, body=body, cast_to=httpx2.Response)
         except openai.APIStatusError as exc:
             raise ProviderError.from_status(
                 exc.status_code,
                 f"HTTP {exc.status_code}: {exc.message}",
                 retry_after=retry_after_seconds(exc.response.headers),
-                raw=_json_or_text(exc.response),
+                raw=json_or_text(exc.response),
             ) from None
         except openai.APITimeoutError:
             raise ProviderError(FailureKind.TRANSIENT, "timeout") from None
         except openai.APIConnectionError as exc:
             raise ProviderError(FailureKind.TRANSIENT, f"connection failed: {exc}") from None
-        data = _json_or_text(http)
+        data = json_or_text(http)
         if not isinstance(data, dict):
             raise ProviderError(
                 FailureKind.ANSWER_MISSING, f"response body is not a JSON object: {str(data)[:120]!r}", raw=data
@@ -120,10 +122,3 @@ class OpenAIChatAdapter(FewShotCompletion, Adapter):
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
-
-
-def _json_or_text(response: Any) -> Any:
-    try:
-        return response.json()
-    except Exception:
-        return response.text[:2000]

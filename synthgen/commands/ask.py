@@ -22,7 +22,9 @@ from .options import catalog_option
     metavar="KEY=JSON",
     help="Override a parameter, e.g. --param temperature=0.2 (dotted keys nest).",
 )
-@click.option("--timeout", type=float, default=120.0, show_default=True)
+@click.option(
+    "--timeout", type=float, default=120.0, show_default=True, help="Seconds from send to the whole answer, at most."
+)
 @catalog_option
 def cmd(model: str, prompt: str, as_json: bool, params: tuple[str, ...], timeout: float, catalog_dir) -> None:
     """Send one prompt to one model and print the answer (exit 1 when the model fails)."""

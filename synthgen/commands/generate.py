@@ -5,7 +5,7 @@ import json
 import click
 
 from ..store import DEFAULT_STORE
-from .options import catalog_option, store_option
+from .options import catalog_option, store_option, tasks_option
 
 
 @click.command("generate")
@@ -19,12 +19,39 @@ from .options import catalog_option, store_option
 @store_option
 @click.option("--seed", type=int, default=None, help="Plans the same run for the same seed. Default: random, recorded.")
 @click.option(
-    "--template", default="sentiment", show_default=True, help="Prompt template: a name from prompts/ or a path."
+    "--task",
+    default=None,
+    metavar="NAME|FILE",
+    help="The kind of dataset: a task name (see `synthgen tasks`) or a task file. Default: sentiment.",
 )
-@click.option("--topics", default="sentiment", show_default=True, help="Topics: a name from topics/ or a TOML path.")
-@click.option("--concurrency", type=int, default=64, show_default=True, help="Requests in flight at once, overall.")
+@tasks_option
+@click.option("--template", default=None, help="Prompt template: a name from prompts/ or a path. Default: the task's.")
+@click.option("--topics", default=None, help="Topics: a name from topics/ or a TOML path. Default: the task's.")
+@click.option(
+    "--concurrency",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Requests in flight at once, overall; each model gets as many unless its table or --model-concurrency "
+    "says otherwise (see `synthgen models`).",
+)
+@click.option(
+    "--model-concurrency",
+    "model_concurrency",
+    multiple=True,
+    metavar="ALIAS=N",
+    help="At most N requests in flight for this model, over its table's max_concurrency (within --concurrency). "
+    "Repeatable.",
+)
 @click.option("--max-attempts", type=int, default=6, show_default=True, help="Tries per cell for retryable failures.")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds before a request is abandoned.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds an attempt may take, from send to the whole answer; past it the attempt fails (transient) and "
+    "is retried.",
+)
 @click.option(
     "--model-path",
     default=None,
@@ -40,9 +67,12 @@ def cmd(
     models,
     store_url,
     seed,
+    task,
+    tasks_dir,
     template,
     topics,
     concurrency,
+    model_concurrency,
     max_attempts,
     timeout,
     model_path,
@@ -55,13 +85,16 @@ def cmd(
 
     if resume is None and rounds is None:
         raise click.UsageError("--rounds N is required (or --resume RUN_ID)")
-    if resume is not None and (rounds is not None or models or seed is not None):
-        raise click.UsageError("--resume takes the rounds, models and seed of the run it finishes; drop the others")
+    if resume is not None and (rounds is not None or models or seed is not None or task):
+        raise click.UsageError(
+            "--resume takes the rounds, models, seed and task of the run it finishes; drop the others"
+        )
     aliases = [m for m in models.split(",")] if models else None
     if model_path and resume is None:
         from ..adapters.gguf import MODEL_PATH_ALIAS
 
         aliases = [*(aliases or []), MODEL_PATH_ALIAS] if MODEL_PATH_ALIAS not in (aliases or []) else aliases
+    per_model = parse_model_concurrency(model_concurrency, aliases, catalog_dir)
     display = None
     if not quiet:
         from ..display import LiveProgress
@@ -73,6 +106,8 @@ def cmd(
             models=aliases,
             store=store_url or DEFAULT_STORE,
             seed=seed,
+            task=task,
+            tasks_dir=tasks_dir,
             template=template,
             topics=topics,
             concurrency=concurrency,
@@ -83,6 +118,7 @@ def cmd(
             model_path=model_path,
             on_event=display,
             on_start=display.start if display else _quiet_start,
+            model_concurrency=per_model or None,
         )
     finally:
         if display:
@@ -107,6 +143,37 @@ def cmd(
         raise SystemExit(130)
 
 
-def _quiet_start(run, cells, note) -> None:
+def _quiet_start(run, todo, note, limits=None) -> None:
     if note:
         click.echo(note, err=True)
+
+
+def parse_model_concurrency(pairs: tuple[str, ...], aliases: list[str] | None, catalog_dir: str | None) -> dict:
+    """`--model-concurrency ALIAS=N` flags as {alias: N}; a malformed one, an unknown alias or one not among
+    --models is one line (the run's own check covers the models it picks by itself)."""
+    if not pairs:
+        return {}
+    from ..catalog import load_catalog
+    from ..errors import UserError
+
+    catalog = load_catalog(catalog_dir)
+    limits: dict[str, int] = {}
+    for pair in pairs:
+        alias, sep, raw = pair.partition("=")
+        alias = alias.strip()
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if not sep or not alias or limit < 1:
+            raise UserError(
+                f"--model-concurrency {pair}: write ALIAS=N with N at least 1, e.g. --model-concurrency local=8"
+            )
+        try:
+            catalog.get_model(alias)
+        except UserError as exc:  # an unknown alias: the line that lists the known ones, naming the flag
+            raise UserError(f"--model-concurrency {pair}: {exc}") from None
+        if aliases is not None and alias not in [a.strip() for a in aliases]:
+            raise UserError(f"--model-concurrency {pair}: {alias} is not among --models {','.join(aliases)}")
+        limits[alias] = limit
+    return limits

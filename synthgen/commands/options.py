@@ -21,3 +21,13 @@ store_option = click.option(
     metavar="URL",
     help="sqlite:///path/synthgen.db (default sqlite:///synthgen.db) or dynamodb://TABLE. Env: SYNTHGEN_STORE.",
 )
+
+tasks_option = click.option(
+    "--tasks",
+    "tasks_dir",
+    envvar="SYNTHGEN_TASKS",
+    default=None,
+    metavar="DIR",
+    help="Directory of your own task files (*.toml); a task there overrides a shipped one of the same name. "
+    "Env: SYNTHGEN_TASKS.",
+)

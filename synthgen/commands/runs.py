@@ -30,6 +30,7 @@ def cmd(store_url: str | None, as_json: bool) -> None:
                         "run_id": run.run_id,
                         "created_at": run.created_at,
                         "status": run.status,
+                        "task": run.task_info().name,
                         "rounds": run.rounds,
                         "models": run.models,
                         "seed": run.seed,
@@ -42,13 +43,14 @@ def cmd(store_url: str | None, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"runs in {store.url}", title_justify="left")
-    for column in ("run", "created", "status", "rounds", "models", "ok", "failed", "skipped", "not run"):
+    for column in ("run", "created", "status", "task", "rounds", "models", "ok", "failed", "skipped", "not run"):
         table.add_column(column)
     for run, c in rows:
         table.add_row(
             run.run_id,
             run.created_at[:19].replace("T", " "),
             run.status,
+            run.task_info().name,
             str(run.rounds),
             ",".join(run.models),
             str(c.get("ok", 0)),

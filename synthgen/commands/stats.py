@@ -33,13 +33,14 @@ def total_cost(stats) -> str:
     "plots_dir",
     default=None,
     metavar="DIR",
-    help="Write sentiment_split.png, answers_per_model.png and latency_per_model.png here.",
+    help="Write TASK_split.png (sentiment_split.png for the sentiment task), answers_per_model.png and "
+    "latency_per_model.png here.",
 )
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
 @catalog_option
 def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool, catalog_dir: str | None) -> None:
-    """Tables and plots of what a run made: answers per model and sentiment, failures, latency, tokens, cost."""
+    """Tables and plots of what a run made: answers per model and label, failures, latency, tokens, cost."""
     from ..paths import check_writable
     from ..stats import plot_stats, run_stats
 
@@ -63,33 +64,37 @@ def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool
         f"run [bold]{run.run_id}[/bold] ({run.status}): {plural(run.rounds, 'round')} x "
         f"{plural(len(run.models), 'model')}, seed {run.seed}"
     )
+    task = stats.task
+    console.print(f"task [bold]{task.name}[/bold]: {task.description}")
+    for label in task.labels:
+        console.print(f"  {label.name}: {label.description}")
 
-    answers = Table(title="Answers per model and sentiment", title_justify="left")
-    for column in ("model", "model id", "ok", "negative", "positive", "failed", "not run"):
+    split = stats.labels
+    answers = Table(title="Answers per model and label", title_justify="left")
+    for column in ("model", "model id", "ok", *split, "failed", "not run"):
         answers.add_column(column, justify="left" if column in ("model", "model id") else "right")
     for m in stats.models.values():
         answers.add_row(
             m.model,
             m.model_id,
             str(m.ok),
-            str(m.sentiments.get("negative", 0)),
-            str(m.sentiments.get("positive", 0)),
+            *(str(m.labels.get(label, 0)) for label in split),
             str(m.failed),
             str(m.not_run),
         )
-    split = stats.sentiments
     answers.add_row(
         "[bold]all[/bold]",
         "",
         str(stats.ok),
-        str(split.get("negative", 0)),
-        str(split.get("positive", 0)),
+        *(str(n) for n in split.values()),
         str(sum(m.failed for m in stats.models.values())),
         str(sum(m.not_run for m in stats.models.values())),
     )
     console.print(answers)
     if stats.ok:
-        console.print("sentiment split: " + ", ".join(f"{k} {v} ({100 * v / stats.ok:.1f}%)" for k, v in split.items()))
+        console.print(
+            f"{task.name} split: " + ", ".join(f"{k} {v} ({100 * v / stats.ok:.1f}%)" for k, v in split.items())
+        )
 
     kinds = list(stats.failures)
     if kinds:

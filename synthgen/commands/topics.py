@@ -205,6 +205,8 @@ def render(report, console) -> None:
         )
     if report.models:
         render_models(report, console)
+    if report.labels:
+        render_labels(report, console)
     for note in report.notes:
         console.print(f"[dim]{escape(note)}[/dim]")
     for warning in report.warnings:
@@ -250,4 +252,29 @@ def render_models(report, console) -> None:
             f"{view.unique_share:.0%}",
             escape(shared) or "-",
         )
+    console.print(table)
+
+
+def render_labels(report, console) -> None:
+    """Per label: how its texts spread over the topics (which topics each label's texts are about)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    k = report.k
+    table = Table(title="per label (share of its texts in each topic)", title_justify="left")
+    table.add_column("label")
+    table.add_column("texts", justify="right")
+    if k <= 8:
+        for t in report.topics:
+            table.add_column(f"{t.id}: {shorten(t.label, 18)}", justify="right")
+    else:
+        table.add_column("top topics")
+    table.add_column("topic spread", justify="right")
+    for view in report.labels:
+        if k <= 8:
+            shares = [f"{s:.0%}" for s in view.topic_share]
+        else:
+            top = sorted(range(k), key=lambda t: -view.topic_share[t])[:3]
+            shares = [", ".join(f"{t} {view.topic_share[t]:.0%}" for t in top)]
+        table.add_row(escape(view.label), str(view.n_texts), *shares, f"{view.topic_entropy:.2f}")
     console.print(table)

@@ -2,7 +2,7 @@
 
     >>> from synthgen.api import export_dataset
     >>> result = export_dataset(run="last", out="data/", store="sqlite:///synthgen.db")
-    >>> result.dataset["train"].features["labels"].names
+    >>> result.dataset["train"].features["labels"].names      # the run's task's labels, in its order
     ['negative', 'positive']
 
 The steps, one module each: `rows` (select, deduplicate, split: pure functions over `Row`s), `files` (the formats,
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from ..prompt import SENTIMENTS
+from ..labels import TaskInfo
 from ..secrets import redact
 from ..store import DEFAULT_STORE, FAILED, OK, PLANNED, SKIPPED, RunInfo, Store, reading, utc_now
 from ..text import plural, shorten
@@ -85,6 +85,11 @@ class ExportResult:
     partial: str | None = None  # for an unfinished run exported with allow_partial: how much of its plan it holds
 
     @property
+    def task(self) -> TaskInfo:
+        """The run's task, as it stored it: its labels are the ClassLabel names, in order."""
+        return self.run.task_info()
+
+    @property
     def kept(self) -> int:
         return sum(len(rows) for rows in self.splits.values())
 
@@ -94,15 +99,16 @@ class ExportResult:
 
     def label_counts(self, split: str) -> dict[str, int]:
         counts = Counter(row.label for row in self.splits[split])
-        return {name: counts[i] for i, name in enumerate(SENTIMENTS)}
+        return {name: counts[i] for i, name in enumerate(self.task.names)}
 
     def model_label_counts(self) -> dict[str, dict[str, int]]:
         """model -> label name -> exported texts (both splits)."""
+        names = self.task.names
         out: dict[str, dict[str, int]] = {}
         for rows in self.splits.values():
             for row in rows:
-                by = out.setdefault(row.model, dict.fromkeys(SENTIMENTS, 0))
-                by[SENTIMENTS[row.label]] += 1
+                by = out.setdefault(row.model, dict.fromkeys(names, 0))
+                by[names[row.label]] += 1
         return out
 
 
@@ -174,7 +180,8 @@ def export_dataset(
     # Within a round, the run's model order: it decides which of two duplicates is kept, and the card's order.
     order = {alias: i for i, alias in enumerate(info.models)}
     records.sort(key=lambda r: (r.round, order.get(r.model, len(order)), r.model))
-    rows, dropped, cleaning = collect_rows(records, cleaned)
+    labels = info.task_info().names
+    rows, dropped, cleaning = collect_rows(records, cleaned, labels)
     rows, duplicates = deduplicate(rows)
     dropped += duplicates
     split_seed = info.seed if seed is None else seed
@@ -189,7 +196,8 @@ def export_dataset(
     by_run_order = lambda kv: (order.get(kv[0], len(order)), kv[0])  # noqa: E731
     model_ids = dict(sorted(model_ids.items(), key=by_run_order))
     cleaning = dict(sorted(cleaning.items(), key=by_run_order))
-    name = pretty_name or (f"{push.split('/')[1]} (synthgen)" if push else f"synthgen sentiment, run {info.run_id}")
+    task_name = info.task_info().name
+    name = pretty_name or (f"{push.split('/')[1]} (synthgen)" if push else f"synthgen {task_name}, run {info.run_id}")
     partial = _partial(info, statuses) if unfinished else None
 
     def card_for(fmt: str | None) -> str:
@@ -211,7 +219,7 @@ def export_dataset(
     with exclusive(out_path) if out_path is not None else nullcontext():
         if out_path is not None:
             check_out_dir(out_path)  # again: another export may have written it while this one read the store
-        dataset = build_dataset(splits)
+        dataset = build_dataset(splits, labels)
         card = card_for(format)
         result = ExportResult(
             run=info,

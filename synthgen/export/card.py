@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..labels import TaskInfo
 from ..store import RunInfo
 from ..text import plural, shorten
 from .files import features
@@ -80,6 +81,34 @@ def size_category(n: int) -> str:
     return "10M<n<100M"
 
 
+def _number(n: int) -> str:
+    words = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+    return words[n - 1] if 1 <= n <= len(words) else str(n)
+
+
+def _or(names: Sequence[str]) -> str:
+    """`a, b or c`: the label names in order, in backticks."""
+    shown = [f"`{n}`" for n in names]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _task_section(task: TaskInfo, every: list[Row]) -> list[str]:
+    """The task's name, description and labels in ClassLabel order, each with what it means and its share."""
+    counts = Counter(r.label for r in every)
+    lines = ["## Task", "", f"`{task.name}`: {_cell(task.description, 400)}", ""]
+    lines += ["| id | label | meaning | texts |", "|---|---|---|---|"]
+    for i, label in enumerate(task.labels):
+        meaning = _cell(label.description) or "-"
+        weight = f" (weight {label.weight:g})" if label.weight != 1.0 else ""
+        lines.append(f"| {i} | `{label.name}` | {meaning}{weight} | {counts[i]} ({_pct(counts[i], len(every))}) |")
+    lines.append("")
+    return lines
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
@@ -95,7 +124,7 @@ def _fence(text: str) -> str:
     return f"{ticks}text\n{text}\n{ticks}"
 
 
-def card_metadata(format: str, splits: Iterable[str]) -> dict[str, Any]:
+def card_metadata(format: str, splits: Iterable[str], labels: Sequence[str] | None = None) -> dict[str, Any]:
     """`dataset_info` (the features of the files written) and `configs` (which file is which split) for the card's
     YAML, so `datasets.load_dataset(out)` reads ClassLabel labels from CSV and JSON Lines too. (No split sizes:
     `load_dataset` would verify them, and they are in export.json.)"""
@@ -104,7 +133,8 @@ def card_metadata(format: str, splits: Iterable[str]) -> dict[str, Any]:
     from huggingface_hub import DatasetCardData
 
     data = DatasetCardData()
-    DatasetInfosDict({"default": DatasetInfo(features=features(format))}).to_dataset_card_data(data)
+    feats = features(format) if labels is None else features(format, labels)
+    DatasetInfosDict({"default": DatasetInfo(features=feats)}).to_dataset_card_data(data)
     files = [
         {"split": split, "path": f"{split}/*.arrow" if format == "disk" else f"{split}.{format}"} for split in splits
     ]
@@ -133,22 +163,27 @@ def render_card(
     without split sizes). `partial` is the sentence saying how much of an unfinished run's plan the export holds."""
     from huggingface_hub import DatasetCardData
 
+    task = run.task_info()
+    names = task.names
     total = sum(len(rows) for rows in splits.values())
+    every = [row for rows in splits.values() for row in rows]
+    per_round = max((len(r.topics) for r in every), default=3)
     meta = DatasetCardData(
         language=["en"],
         license=license,
         task_categories=["text-classification"],
-        task_ids=["sentiment-classification"],
+        task_ids=["sentiment-classification" if "sentiment" in task.name else "multi-class-classification"],
         size_categories=[size_category(total)],
-        tags=["synthetic", "sentiment", "synthgen"],
+        tags=list(dict.fromkeys(["synthetic", task.name, "synthgen"])),
         pretty_name=pretty_name,
-        **(card_metadata(format, splits) if format is not None else {}),
+        **(card_metadata(format, splits, names) if format is not None else {}),
     )
     lines = ["---", meta.to_yaml().strip(), "---", "", f"# {pretty_name}", ""]
     lines += [
-        f"Synthetic English sentences labelled with a sentiment (negative or positive), written by "
-        f"{plural(len(model_ids), 'large language model')} from prompts that combine a sentiment with three "
-        "topics. "
+        f"Synthetic English sentences for the task `{task.name}`, each labelled with one of "
+        f"{_number(len(names))} labels ({_or(names)}), written by "
+        f"{plural(len(model_ids), 'large language model')} from prompts that combine a label with "
+        f"{_number(per_round)} topics. "
         f"Made with synthgen from run `{run.run_id}`: "
         f"{total} texts, {len(splits.get('train', []))} in `train` and {len(splits.get('test', []))} in "
         "`test`.",
@@ -157,10 +192,11 @@ def render_card(
     if partial:
         lines += [f"**Partial run.** {partial}", ""]
     lines += [
-        "Every text was written by a model; nothing was written or checked by a person. The label is the "
-        "sentiment the model was *asked* for, not a judgement of the text.",
+        "Every text was written by a model; nothing was written or checked by a person. A text's label is the "
+        "one the model was *asked* for, not a judgement of the text.",
         "",
     ]
+    lines += _task_section(task, every)
 
     lines += [
         "## Columns",
@@ -168,27 +204,24 @@ def render_card(
         "| column | type | meaning |",
         "|---|---|---|",
         "| `text` | string | the sentence (the cleaned sentence where the model's answers were cleaned) |",
-        "| `labels` | ClassLabel | 0 = negative, 1 = positive |",
+        f"| `labels` | ClassLabel | {', '.join(f'{i} = {name}' for i, name in enumerate(names))} |",
         "| `model` | string | the synthgen alias of the model that wrote it (see Models) |",
         (
-            "| `topics` | string (JSON array) | the three prompted topics, as `Category: topic`; CSV has no list "
-            "type, so each cell is a JSON array string: parse it with `json.loads` |"
+            f"| `topics` | string (JSON array) | the {_number(per_round)} prompted topics, as `Category: topic`; CSV "
+            "has no list type, so each cell is a JSON array string: parse it with `json.loads` |"
             if format == "csv"
-            else "| `topics` | list of strings | the three prompted topics, as `Category: topic` |"
+            else f"| `topics` | list of strings | the {_number(per_round)} prompted topics, as `Category: topic` |"
         ),
         "| `run` | string | the synthgen run id |",
         "| `record_id` | string | the stored record, `RUN/ROUND/MODEL` |",
         "",
     ]
 
-    lines += ["## Label balance", "", "| split | negative | positive | total |", "|---|---|---|---|"]
-    every = [row for rows in splits.values() for row in rows]
+    lines += ["## Label balance", "", _row(["split", *names, "total"]), "|---" * (len(names) + 2) + "|"]
     for name, part in [*splits.items(), ("all", every)]:
         counts = Counter(r.label for r in part)
-        lines.append(
-            f"| {name} | {counts[0]} ({_pct(counts[0], len(part))}) | {counts[1]} "
-            f"({_pct(counts[1], len(part))}) | {len(part)} |"
-        )
+        shares = [f"{counts[i]} ({_pct(counts[i], len(part))})" for i in range(len(names))]
+        lines.append(_row([name, *shares, str(len(part))]))
     lines += [
         "",
         f"Split: test share {test_size:g}, stratified by label and, within each label, by model; "
@@ -196,21 +229,22 @@ def render_card(
         "",
     ]
 
-    lines += ["## Counts per model and label", "", "| model | negative | positive | total |", "|---|---|---|---|"]
+    lines += ["## Counts per model and label", "", _row(["model", *names, "total"])]
+    lines.append("|---" * (len(names) + 2) + "|")
     per_model: dict[str, Counter[int]] = {m: Counter() for m in model_ids}
     for rows in splits.values():
         for r in rows:
             per_model.setdefault(r.model, Counter())[r.label] += 1
     for model, counts in per_model.items():
-        lines.append(f"| {model} | {counts[0]} | {counts[1]} | {counts[0] + counts[1]} |")
+        lines.append(_row([model, *(str(counts[i]) for i in range(len(names))), str(sum(counts.values()))]))
     lines.append("")
 
     lines += ["## Models", "", "| alias | model id |", "|---|---|"]
     lines += [f"| {alias} | `{model_id}` |" for alias, model_id in model_ids.items()]
     lines.append("")
 
-    lines += _prompt_section(run, list(model_ids))
-    lines += _topic_section(run, every, categories)
+    lines += _prompt_section(run, list(model_ids), per_round)
+    lines += _topic_section(run, every, categories, per_round)
     lines += _cleaning_section(cleaning, dropped)
 
     lines += [
@@ -234,19 +268,19 @@ def render_card(
         "",
         "The texts come from the models listed above; their providers' terms of use apply to them. "
         "Expect the styles, clichés and biases of those models, and sentences that do not carry the "
-        "requested sentiment. Good for bootstrapping or testing a classifier; measure on real data.",
+        "requested label. Good for bootstrapping or testing a classifier; measure on real data.",
         "",
     ]
     return "\n".join(lines)
 
 
-def _prompt_section(run: RunInfo, aliases: list[str]) -> list[str]:
+def _prompt_section(run: RunInfo, aliases: list[str], per_round: int = 3) -> list[str]:
     prompts = {alias: prompt_used(run, alias) for alias in aliases}
     lines = [
         "## Prompt templates",
         "",
-        "Each round drew one sentiment and three topics, and every model of the round "
-        "was asked about that same sentiment and those topics, filled into the template it received (as the "
+        f"Each round drew one label (balanced over the run) and {_number(per_round)} topics, and every model of "
+        "the round was asked about that same label and those topics, filled into the template it received (as the "
         "run recorded it when it was planned):",
         "",
         "| model | template | what the model received |",
@@ -274,7 +308,7 @@ def _prompt_section(run: RunInfo, aliases: list[str]) -> list[str]:
     return lines
 
 
-def _topic_section(run: RunInfo, every: list[Row], categories: dict[str, int]) -> list[str]:
+def _topic_section(run: RunInfo, every: list[Row], categories: dict[str, int], per_round: int = 3) -> list[str]:
     topic_counts: Counter[tuple[str, str]] = Counter()
     for row in every:
         for item in row.topics:
@@ -286,7 +320,7 @@ def _topic_section(run: RunInfo, every: list[Row], categories: dict[str, int]) -
     lines = [
         "## Topics",
         "",
-        f"Topics source: `{run.topics_source}`. Each round drew three categories without "
+        f"Topics source: `{run.topics_source}`. Each round drew {_number(per_round)} categories without "
         "repeats and one topic from each. Categories used (distinct topics used; texts in this dataset prompted "
         "with one of them):",
         "",
@@ -299,7 +333,7 @@ def _topic_section(run: RunInfo, every: list[Row], categories: dict[str, int]) -
     if topic_counts:
         lines += [
             f"{plural(len(topic_counts), 'topic')} used, most used first (texts in this dataset whose prompt "
-            "named the topic; each text had three):",
+            f"named the topic; each text had {_number(per_round)}):",
             "",
             "| topic | category | texts |",
             "|---|---|---|",

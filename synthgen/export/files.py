@@ -1,8 +1,8 @@
 """The files of an export: the splits in each format, the card, the dropped texts and the manifest.
 
-Columns: `text` (string), `labels` (`ClassLabel(names=SENTIMENTS)`), and provenance: `model` (the catalog alias),
-`topics` (list of "Category: topic" strings, exactly as prompted; a JSON array string in CSV files, which have no
-lists), `run` (run id), `record_id` (the store record, `RUN/ROUND/MODEL`).
+Columns: `text` (string), `labels` (`ClassLabel` with the run's task's label names, in order), and provenance:
+`model` (the catalog alias), `topics` (list of "Category: topic" strings, exactly as prompted; a JSON array
+string in CSV files, which have no lists), `run` (run id), `record_id` (the store record, `RUN/ROUND/MODEL`).
 """
 
 from __future__ import annotations
@@ -25,15 +25,16 @@ CARD = "README.md"
 DROPPED_FILE = "dropped.jsonl"
 
 
-def features(format: str = "disk") -> Features:
-    """The columns' features; in CSV files (no list type) `topics` is a JSON array string."""
+def features(format: str = "disk", labels: Sequence[str] = SENTIMENTS) -> Features:
+    """The columns' features (`labels`: the task's label names, in order); in CSV files (no list type) `topics`
+    is a JSON array string."""
     from datasets import ClassLabel, Features, Sequence, Value
 
     topics = Value("string") if format == "csv" else Sequence(Value("string"))
     return Features(
         {
             "text": Value("string"),
-            "labels": ClassLabel(names=list(SENTIMENTS)),
+            "labels": ClassLabel(names=list(labels)),
             "model": Value("string"),
             "topics": topics,
             "run": Value("string"),
@@ -42,10 +43,10 @@ def features(format: str = "disk") -> Features:
     )
 
 
-def build_dataset(splits: dict[str, list[Row]]) -> DatasetDict:
+def build_dataset(splits: dict[str, list[Row]], labels: Sequence[str] = SENTIMENTS) -> DatasetDict:
     from datasets import Dataset, DatasetDict
 
-    feats = features()
+    feats = features(labels=labels)
     columns = list(feats)
     out = {}
     for name, rows in splits.items():

@@ -33,7 +33,7 @@ class Row:
     """One exported example."""
 
     text: str
-    label: int  # index into SENTIMENTS
+    label: int  # index into the run's task's labels (the ClassLabel id)
     model: str
     topics: tuple[str, ...]  # "Category: topic", as prompted
     run: str
@@ -92,20 +92,23 @@ def _topic_strings(topics: Iterable[dict[str, str]]) -> tuple[str, ...]:
 
 
 def collect_rows(
-    records: Iterable[Record], cleaned: dict[str, CleanedText]
+    records: Iterable[Record], cleaned: dict[str, CleanedText], labels: Sequence[str] = SENTIMENTS
 ) -> tuple[list[Row], list[Dropped], dict[str, CleaningFigures]]:
-    """The ok answers as rows, the cleaned text replacing the raw answer where the record was cleaned.
+    """The ok answers as rows, the cleaned text replacing the raw answer where the record was cleaned; `labels`
+    are the run's task's label names in order (a row's label is its index there).
 
     Answers that are empty, or where the cleaner kept no sentence, are returned as `Dropped`."""
+    index = {name: i for i, name in enumerate(labels)}
     rows: list[Row] = []
     dropped: list[Dropped] = []
     figures: dict[str, CleaningFigures] = {}
     for rec in records:
         if rec.status != OK:
             continue
-        if rec.sentiment not in SENTIMENTS:
+        if rec.label not in index:
             raise UserError(
-                f"record {rec.id} has sentiment {rec.sentiment!r}; export labels are {' and '.join(SENTIMENTS)} only"
+                f"record {rec.id} has label {rec.label!r}, which is not one of its run's labels "
+                f"({', '.join(labels)}); the store was changed by hand or by other code"
             )
         fig = figures.setdefault(rec.model, CleaningFigures())
         fig.answers += 1
@@ -128,7 +131,7 @@ def collect_rows(
         rows.append(
             Row(
                 text=text,
-                label=SENTIMENTS.index(rec.sentiment),
+                label=index[rec.label],
                 model=rec.model,
                 topics=_topic_strings(rec.topics),
                 run=rec.run_id,

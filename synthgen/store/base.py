@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InfrastructureError, UserError
+from ..labels import SENTIMENT_TASK, TaskInfo, sentiment_alias
 
 PLANNED, OK, FAILED, SKIPPED = "planned", "ok", "failed", "skipped"
 STATUSES = (PLANNED, OK, FAILED, SKIPPED)
@@ -76,15 +77,17 @@ class _Serial:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+@sentiment_alias
 @dataclass
 class Record(_Serial):
-    """One cell of a run and its outcome."""
+    """One cell of a run and its outcome. (`sentiment=` and `.sentiment` are the label's deprecated name from
+    before tasks; both stores keep a `sentiment` column mirroring `label`, so a store written earlier reads back.)"""
 
     run_id: str
     round: int
     model: str  # alias
     model_id: str
-    sentiment: str
+    label: str  # the label the cell was asked for: one of the run's task's labels
     topics: list[dict[str, str]]  # [{"category": ..., "topic": ...}] exactly as prompted
     prompt: str
     status: str = PLANNED
@@ -101,29 +104,18 @@ class Record(_Serial):
     created_at: str = field(default_factory=utc_now)
     updated_at: str | None = None
     note: str | None = None  # e.g. "raw response trimmed to fit DynamoDB's 400 KB item limit"
-    # The label the cell was asked for, by its task-neutral name: `sentiment` until code moves over to `label`.
-    # Both are always equal: a missing label is filled from `sentiment`, an empty sentiment from `label`, and two
-    # that differ are refused (a `replace(record, sentiment=...)` that kept the old label would otherwise store
-    # one silently). Set them at construction: an attribute assigned later is not mirrored.
-    label: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.label is None:
-            self.label = self.sentiment
-        elif not self.sentiment:
-            self.sentiment = self.label
-        elif self.label != self.sentiment:
-            raise ValueError(
-                f"record {self.id}: sentiment {self.sentiment!r} and label {self.label!r} differ; "
-                "they are one field: set label"
-            )
 
     @property
     def id(self) -> str:
         return record_id(self.run_id, self.round, self.model)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "id": self.id}
+        # `sentiment`: the label under its old name, for readers of `synthgen log --json` written before tasks
+        return {**asdict(self), "sentiment": self.label, "id": self.id}
+
+    def columns(self) -> dict[str, Any]:
+        """The fields as the stores write them: the dataclass's, and `sentiment` mirroring `label`."""
+        return {**self.__dict__, "sentiment": self.label}
 
 
 @dataclass
@@ -154,6 +146,11 @@ class RunInfo(_Serial):
     status: str = "running"  # running | done | interrupted
     store_url: str = ""
     model_plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # alias -> ModelPlan.to_dict()
+    task: dict[str, Any] = field(default_factory=dict)  # TaskInfo.to_dict(): what the run was asked to label
+
+    def task_info(self) -> TaskInfo:
+        """The run's task as stored when it was planned; a run stored before tasks is the seed's sentiment task."""
+        return TaskInfo.from_dict(self.task) or SENTIMENT_TASK
 
     def plan_of(self, alias: str) -> ModelPlan | None:
         """The model's ModelPlan, or None for a run stored before plans were (the card then says so)."""

@@ -183,7 +183,7 @@ def _trim(raw: bytes, room: int) -> tuple[int, bytes]:
 def record_item(record: Record) -> tuple[dict[str, Any], str | None]:
     """The item for a record, made to fit the item limit, and the record's note as stored: the caller's own note
     plus what was squeezed (an older squeeze note is dropped: this write says what this item holds)."""
-    data = record.__dict__
+    data = record.columns()
     plain: dict[str, Any] = {
         "model": record.model,
         "sk": f"{record.run_id}#{record.round:06d}",
@@ -275,7 +275,8 @@ def record_of(plain: dict[str, Any]) -> Record:
         else:
             data[name] = loads(text) if text is not None else None
     # `label` from schema 2 on; an item written by older code has only `sentiment`
-    data["label"] = data["sentiment"] = data["label"] or data["sentiment"] or ""
+    data["label"] = data["label"] or data.pop("sentiment") or ""
+    data.pop("sentiment", None)
     data["attempts"], data["round"] = data.get("attempts") or 0, data.get("round") or 0
     for name in ("model_id", "prompt", "status", "created_at"):
         data[name] = data[name] or ""
@@ -301,6 +302,8 @@ def run_item(run: RunInfo, cell_models: Iterable[str] = ()) -> dict[str, Any]:
         "store_url": run.store_url,
         "model_plans": dumps(run.model_plans),
     }
+    if run.task:
+        plain["task"] = dumps(run.task)
     models = set(run.models) | set(cell_models)
     if models:
         plain["cell_models"] = models
@@ -323,6 +326,7 @@ def run_of(plain: dict[str, Any], store_url: str) -> RunInfo:
         status=plain.get("status", ""),
         store_url=store_url,
         model_plans=loads(plain.get("model_plans") or "{}"),
+        task=loads(plain.get("task") or "{}"),
     )
 
 

@@ -256,7 +256,7 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _row(record: Record) -> tuple[Any, ...]:
-        data = record.__dict__
+        data = record.columns()
         return tuple(dumps(data[c]) if c in _JSON_COLUMNS and data[c] is not None else data[c] for c in _COLUMNS)
 
     @staticmethod
@@ -266,7 +266,8 @@ class SQLiteStore(Store):
             if data[column] is not None:
                 data[column] = loads(data[column])
         # `label` is the field from schema 2 on; a row written by older code has only `sentiment`
-        data["label"] = data["sentiment"] = data["label"] or data["sentiment"]
+        data["label"] = data["label"] or data.pop("sentiment")
+        data.pop("sentiment", None)
         return Record(**data)
 
     # --- cleaned layer ---

@@ -12,9 +12,9 @@ print(report.to_json()); model.plot("map.png")
 from .asker import Answer, Asker, ModelAsker
 from .granularity import build_pair_prompt, control_pairs, llm_choice, parse_yes_no, sample_pairs, silhouette_choice
 from .labels import build_label_prompt, clean_label, fallback_label, pick_label
-from .permodel import model_views
+from .permodel import label_views, model_views
 from .pipeline import TopicModel
-from .report import Assignment, Document, FoundTopic, KChoice, KScore, ModelView, TopicReport
+from .report import Assignment, Document, FoundTopic, KChoice, KScore, LabelView, ModelView, TopicReport
 from .sources import Loaded, read_dataset, read_file, read_run
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "KChoice",
     "KScore",
     "ModelView",
+    "LabelView",
     "Assignment",
     "Document",
     "Answer",
@@ -44,4 +45,5 @@ __all__ = [
     "llm_choice",
     "silhouette_choice",
     "model_views",
+    "label_views",
 ]

@@ -1,6 +1,6 @@
 """Per-model view of a generated run: which topics each model writes about, how often another model wrote nearly
 the same text and how often a model repeats itself (cosine above a threshold), so a user sees which model adds
-diversity."""
+diversity. And the per-label view: which topics each label's texts are about."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .report import ModelView
+from .report import LabelView, ModelView
 
 MAX_BLOCK_CELLS = 50_000_000  # similarity cells held at once (200 MB of float32)
 
@@ -20,7 +20,7 @@ def topic_entropy(counts: np.ndarray) -> float:
     if total == 0 or len(counts) < 2:
         return 0.0
     p = counts[counts > 0] / total
-    return float(-(p * np.log(p)).sum() / math.log(len(counts)))
+    return max(0.0, float(-(p * np.log(p)).sum() / math.log(len(counts))))  # never -0.0
 
 
 def model_views(
@@ -72,6 +72,30 @@ def model_views(
                 },
                 self_duplicates=int(repeats[mine].sum()),
                 unique_texts=int((mine & ~has_dup & ~repeats).sum()),
+            )
+        )
+    return views
+
+
+def label_views(
+    labels_of: Sequence[str | None], topics: np.ndarray, k: int, order: Sequence[str] = ()
+) -> list[LabelView]:
+    """One view per label (texts without a label are left out), labels in `order` (a task's) and then as they
+    first appear; empty when no text has a label."""
+    names = list(dict.fromkeys([*order, *(label for label in labels_of if label is not None)]))
+    views = []
+    for name in names:
+        mine = np.array([label == name for label in labels_of], dtype=bool)
+        n = int(mine.sum())
+        if not n:
+            continue
+        counts = np.bincount(topics[mine], minlength=k).astype(float)
+        views.append(
+            LabelView(
+                label=name,
+                n_texts=n,
+                topic_share=[round(float(c) / n, 4) for c in counts],
+                topic_entropy=round(topic_entropy(counts), 4),
             )
         )
     return views

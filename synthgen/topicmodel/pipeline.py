@@ -20,7 +20,7 @@ from . import cluster
 from .asker import Asker
 from .granularity import llm_choice, silhouette_choice
 from .labels import MAX_LABEL_CHARS, build_label_prompt, pick_label, read_prompt
-from .permodel import model_views
+from .permodel import label_views, model_views
 from .plot import map_coordinates, plot_map
 from .report import Assignment, Document, FoundTopic, KChoice, KScore, TopicReport
 
@@ -125,7 +125,8 @@ class TopicModel:
             choice = silhouette_choice(silhouettes)
         return choice, partitions[choice.k]
 
-    def fit(self, documents: Sequence[Document], source: str = "") -> TopicReport:
+    def fit(self, documents: Sequence[Document], source: str = "", label_order: Sequence[str] = ()) -> TopicReport:
+        """`label_order`: the task's labels, the order of the per-label view (a run's task's, when known)."""
         texts = [d.text for d in documents]
         self.validate(texts)
         embeddings = np.asarray(self.embedder.embed(texts), dtype=np.float32)
@@ -164,6 +165,7 @@ class TopicModel:
             )
         models = [d.model for d in documents]
         views = model_views(models, labels, unit_rows(embeddings), k, self.duplicate_threshold)
+        per_label = label_views([d.label for d in documents], labels, k, label_order)
         self.embeddings_, self.reduced_, self.labels_ = embeddings, reduced, labels
         self.report_ = TopicReport(
             source=source,
@@ -174,8 +176,9 @@ class TopicModel:
             topics=topics,
             labeler=getattr(self.labeler, "name", None),
             models=views,
+            labels=per_label,
             duplicate_threshold=self.duplicate_threshold,
-            assignments=[Assignment(d.id, int(t), d.model) for d, t in zip(documents, labels, strict=True)],
+            assignments=[Assignment(d.id, int(t), d.model, d.label) for d, t in zip(documents, labels, strict=True)],
         )
         warning = weak_structure_warning(choice)
         if warning:

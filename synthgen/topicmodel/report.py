@@ -1,4 +1,5 @@
-"""What a topic run found, as dataclasses that serialise to JSON: topics, how k was chosen, the per-model view."""
+"""What a topic run found, as dataclasses that serialise to JSON: topics, how k was chosen, the per-model and
+per-label views."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Document:
-    """One text to cluster. `model` is the alias that wrote it, when known (a generated run, a `model` column)."""
+    """One text to cluster. `model` is the alias that wrote it, when known (a generated run, a `model` column);
+    `label` the label it was written for (a generated run, an exported dataset's `labels`)."""
 
     id: str
     text: str
     model: str | None = None
+    label: str | None = None
 
 
 @dataclass
@@ -77,10 +80,22 @@ class ModelView:
 
 
 @dataclass
+class LabelView:
+    """How the texts of one label spread over the topics: what a label's texts are about, and whether one label
+    keeps to a few topics while another spreads."""
+
+    label: str
+    n_texts: int
+    topic_share: list[float]  # by topic id
+    topic_entropy: float  # 0 = all in one topic, 1 = evenly over all topics
+
+
+@dataclass
 class Assignment:
     id: str
     topic: int
     model: str | None = None
+    label: str | None = None
 
 
 @dataclass
@@ -93,6 +108,7 @@ class TopicReport:
     topics: list[FoundTopic]
     labeler: str | None = None
     models: list[ModelView] = field(default_factory=list)
+    labels: list[LabelView] = field(default_factory=list)  # per label, in the task's order
     duplicate_threshold: float = 0.95
     assignments: list[Assignment] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -128,6 +144,7 @@ class TopicReport:
             topics=[FoundTopic(**t) for t in data["topics"]],
             labeler=data.get("labeler"),
             models=models,
+            labels=[LabelView(**v) for v in data.get("labels", [])],
             duplicate_threshold=data.get("duplicate_threshold", 0.95),
             assignments=[Assignment(**a) for a in data.get("assignments", [])],
             notes=list(data.get("notes", [])),

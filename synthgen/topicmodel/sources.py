@@ -22,17 +22,20 @@ class Loaded:
     source: str
     documents: list[Document]
     notes: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # the label names in order, when the source knows them
 
 
-def _documents(rows: Iterable[tuple[str, Any, Any]], where: str, text_column: str) -> Loaded:
+def _documents(rows: Iterable[tuple[Any, ...]], where: str, text_column: str) -> Loaded:
+    """Documents from (id, text, model[, label]) rows."""
     docs: list[Document] = []
     rows_seen = empty = 0
-    for doc_id, text, model in rows:
+    for doc_id, text, model, *label in rows:
         rows_seen += 1
         if not isinstance(text, str) or not text.strip():
             empty += 1
             continue
-        docs.append(Document(id=str(doc_id), text=text.strip(), model=None if model is None else str(model)))
+        named = None if not label or label[0] is None else str(label[0])
+        docs.append(Document(str(doc_id), text.strip(), None if model is None else str(model), named))
     if rows_seen == 0:
         raise UserError(f"{where}: no rows; give a file with at least two texts")
     if not docs:
@@ -139,19 +142,27 @@ def read_dataset(directory: str | Path, text_column: str = "text", model_column:
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(f"--dataset {path}: not a saved Hugging Face dataset ({exc})") from None
     splits = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"": loaded}
+    names: list[str] = []
+    for ds in splits.values():  # an export's `labels` ClassLabel: its names, in order
+        feature = ds.features.get("labels")
+        names = list(getattr(feature, "names", None) or names)
 
-    def rows() -> Iterator[tuple[str, Any, Any]]:
+    def rows() -> Iterator[tuple[Any, ...]]:
         for split, ds in splits.items():
             if text_column not in ds.column_names:
                 where = f"--dataset {path}" + (f" split '{split}'" if split else "")
                 raise _missing(where, text_column, ds.column_names, "--text-column")
             has_model = bool(model_column) and model_column in ds.column_names
             id_column = next((c for c in ID_COLUMNS if c in ds.column_names), None)
+            label_of = getattr(ds.features.get("labels"), "int2str", None)
             for i, row in enumerate(ds):
                 doc_id = row[id_column] if id_column else (f"{split}/{i}" if split else i)
-                yield doc_id, row[text_column], row[model_column] if has_model else None
+                label = label_of(row["labels"]) if label_of is not None and row["labels"] is not None else None
+                yield doc_id, row[text_column], row[model_column] if has_model else None, label
 
-    return _documents(rows(), f"--dataset {path}", text_column)
+    loaded = _documents(rows(), f"--dataset {path}", text_column)
+    loaded.labels = names
+    return loaded
 
 
 def read_run(store_url: str | None, run_id: str | None) -> Loaded:
@@ -177,8 +188,9 @@ def read_run(store_url: str | None, run_id: str | None) -> Loaded:
             if not text or not text.strip():
                 empty += 1
                 continue
-            docs.append(Document(rec.id, text.strip(), rec.model))
+            docs.append(Document(rec.id, text.strip(), rec.model, rec.label))
         where = f"run {run.run_id}"
+        names = list(run.task_info().names)
     if not docs:
         raise UserError(f"{where}: no ok answers with text to cluster; see `synthgen runs`")
     notes = []
@@ -188,4 +200,4 @@ def read_run(store_url: str | None, run_id: str | None) -> Loaded:
         notes.append(f"{plural(rejected, 'answer')} the cleaner rejected left out")
     if empty:
         notes.append(f"{plural(empty, 'empty answer')} left out")
-    return Loaded(where, docs, notes)
+    return Loaded(where, docs, notes, names)
