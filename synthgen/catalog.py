@@ -97,12 +97,6 @@ class ModelSpec:
     def merged_params(self, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return deep_merge(self.params, override or {})
 
-    @property
-    def max_concurrency(self) -> int:
-        """The cap as a number, for a caller that sizes its own pool by it and caps that itself (the topic
-        labeler takes at most 16): the table's cap, else 16. A run uses `concurrency_limit`."""
-        return self.concurrency_cap or 16
-
     def resolved_base_url(self) -> str | None:
         if self.base_url_env and os.environ.get(self.base_url_env):
             return os.environ[self.base_url_env].rstrip("/")

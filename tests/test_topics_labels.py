@@ -12,9 +12,9 @@ from synthgen.catalog import load_catalog
 from synthgen.embed import get_embedder
 from synthgen.paths import data_dir
 from synthgen.topicmodel import (
-    Answer,
     Document,
     ModelAsker,
+    Reply,
     TopicModel,
     build_label_prompt,
     build_pair_prompt,
@@ -97,15 +97,15 @@ def test_unusable_answers_are_rejected_with_a_reason(answer, why):
 def test_failed_empty_or_overlong_labels_fall_back_to_the_top_keywords():
     words = ["oven", "flour", "dough", "yeast"]
     assert pick_label(None, words) == ("oven, flour, dough", "keywords", "")
-    assert pick_label(Answer(None, "throttled (HTTP 429): slow down"), words) == (
+    assert pick_label(Reply(None, "throttled (HTTP 429): slow down"), words) == (
         "oven, flour, dough",
         "keywords",
         "label call failed: throttled (HTTP 429): slow down",
     )
-    assert pick_label(Answer("   "), words) == ("oven, flour, dough", "keywords", "empty answer")
-    assert pick_label(Answer("x" * 81), words)[1:] == ("keywords", "answer longer than 80 characters")
-    assert pick_label(Answer("Baking bread"), words) == ("Baking bread", "llm", "")
-    assert pick_label(Answer("Knead the dough."), words, documents=["knead the dough!"]) == (
+    assert pick_label(Reply("   "), words) == ("oven, flour, dough", "keywords", "empty answer")
+    assert pick_label(Reply("x" * 81), words)[1:] == ("keywords", "answer longer than 80 characters")
+    assert pick_label(Reply("Baking bread"), words) == ("Baking bread", "llm", "")
+    assert pick_label(Reply("Knead the dough."), words, documents=["knead the dough!"]) == (
         "oven, flour, dough",
         "keywords",
         "answer repeats a document",
@@ -243,7 +243,7 @@ DOCS = ["Knead the dough until it is smooth.", "Bake the loaf in a hot oven for 
     ],
 )
 def test_answers_that_copy_the_prompt_or_are_no_label_fall_back_to_keywords_with_the_reason(answer, why):
-    picked = pick_label(Answer(answer), BREAD, documents=DOCS, template=SHIPPED)
+    picked = pick_label(Reply(answer), BREAD, documents=DOCS, template=SHIPPED)
     assert picked == ("oven, flour, dough", "keywords", why)
 
 
@@ -259,7 +259,7 @@ def test_answers_that_copy_the_prompt_or_are_no_label_fall_back_to_keywords_with
     ],
 )
 def test_real_labels_are_kept_even_when_they_share_words_with_the_prompt(answer):
-    label, source, note = pick_label(Answer(answer), BREAD, documents=DOCS, template=SHIPPED)
+    label, source, note = pick_label(Reply(answer), BREAD, documents=DOCS, template=SHIPPED)
     assert (source, note) == ("llm", "") and label == answer.removeprefix("Label: ")
 
 

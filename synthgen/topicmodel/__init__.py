@@ -9,7 +9,7 @@ report = model.fit(loaded.documents, source=loaded.source)
 print(report.to_json()); model.plot("map.png")
 """
 
-from .asker import Answer, Asker, ModelAsker
+from .asker import Asker, ModelAsker, Reply
 from .granularity import build_pair_prompt, control_pairs, llm_choice, parse_yes_no, sample_pairs, silhouette_choice
 from .labels import build_label_prompt, clean_label, fallback_label, pick_label
 from .permodel import label_views, model_views
@@ -27,7 +27,7 @@ __all__ = [
     "LabelView",
     "Assignment",
     "Document",
-    "Answer",
+    "Reply",
     "Asker",
     "ModelAsker",
     "Loaded",

@@ -28,11 +28,6 @@ class Reply:
     error: str = ""  # why there is no text: "throttled (HTTP 429): ..." and the like
 
 
-# The former name, kept while topicmodel/ and its tests move to `Reply` (it clashed with synthgen.clean.Answer).
-# Remove once nothing imports `Answer` from here.
-Answer = Reply
-
-
 class Asker(Protocol):
     name: str
 
@@ -75,7 +70,7 @@ class ModelAsker:
         self.params = dict(params or {})
         self.attempts = max(1, attempts)
         self.timeout = timeout
-        self.concurrency = max(1, min(concurrency or spec.max_concurrency, 16))
+        self.concurrency = max(1, min(concurrency or spec.concurrency_cap or 16, 16))
         self.seed = seed
 
     def ask_many(self, prompts: Sequence[str]) -> list[Reply]:

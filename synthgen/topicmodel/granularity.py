@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..text import fold, shorten
-from .asker import Answer, Asker, fill, read_prompt
+from .asker import Asker, Reply, fill, read_prompt
 from .labels import MAX_DOC_CHARS
 from .report import KChoice, KScore
 
@@ -151,7 +151,7 @@ def llm_choice(
     controls, expected = control_pairs(partitions, texts, n_controls, seed, exclude=pairs)
     template = read_prompt(PAIR_PROMPT)
     prompts = [build_pair_prompt(texts[i], texts[j], template) for i, j in pairs + controls]
-    answers: list[Answer] = asker.ask_many(prompts)
+    answers: list[Reply] = asker.ask_many(prompts)
     said = [parse_yes_no(a.text) for a in answers]
     answered = [(pair, s) for pair, s in zip(pairs, said, strict=False) if s is not None]
     checked = [(s, e) for s, e in zip(said[len(pairs) :], expected, strict=True) if s is not None]

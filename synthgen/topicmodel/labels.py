@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from ..text import flat, plain_words, shorten
-from .asker import Answer, fill, read_prompt
+from .asker import Reply, fill, read_prompt
 
 LABEL_PROMPT = "topic-label"
 MAX_LABEL_CHARS = 80
@@ -149,7 +149,7 @@ def reject_reason(
 
 
 def pick_label(
-    answer: Answer | None,
+    answer: Reply | None,
     keywords: Sequence[str],
     max_chars: int = MAX_LABEL_CHARS,
     documents: Sequence[str] = (),
