@@ -158,7 +158,20 @@ def _v3_runs_gain_a_lease(calls: Calls) -> None:
     """Nothing to rewrite: a lease is two attributes of the run item, set when a run is first claimed."""
 
 
-MIGRATIONS: dict[int, Callable[[Calls], None]] = {2: _v2_records_gain_label, 3: _v3_runs_gain_a_lease}
+def _v4_verdicts(calls: Calls) -> None:
+    """The judges' verdicts (issue 13: verification): filled in by that work."""
+
+
+def _v5_batch_jobs(calls: Calls) -> None:
+    """Provider batch jobs (issue 14: batch mode): filled in by that work."""
+
+
+MIGRATIONS: dict[int, Callable[[Calls], None]] = {
+    2: _v2_records_gain_label,
+    3: _v3_runs_gain_a_lease,
+    4: _v4_verdicts,
+    5: _v5_batch_jobs,
+}
 assert sorted(MIGRATIONS) == list(range(2, SCHEMA_VERSION + 1))
 
 

@@ -90,10 +90,20 @@ def _v3_runs_gain_a_lease(db: sqlite3.Connection) -> None:
     _add_column(db, "runs", "lease_expires", "REAL")
 
 
+def _v4_verdicts(db: sqlite3.Connection) -> None:
+    """The judges' verdicts, a layer of their own (issue 13: verification): filled in by that work."""
+
+
+def _v5_batch_jobs(db: sqlite3.Connection) -> None:
+    """Provider batch jobs and the cells they carry (issue 14: batch mode): filled in by that work."""
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_first_layout,
     _v2_records_gain_label,
     _v3_runs_gain_a_lease,
+    _v4_verdicts,
+    _v5_batch_jobs,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
