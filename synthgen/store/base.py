@@ -22,8 +22,8 @@ STATUSES = (PLANNED, OK, FAILED, SKIPPED)
 
 
 # The layout both stores are at: 1 the first one; 2 records gain `label`; 3 runs carry a lease; 4 the verdicts
-# layer; 5 batch jobs. Each backend has
-# one migration per version; a store newer than this is refused (written by a newer synthgen).
+# layer; 5 batch jobs. Each backend has one migration per version; a store newer than this is refused (written by
+# a newer synthgen).
 SCHEMA_VERSION = 5
 
 
