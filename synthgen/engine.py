@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from .adapters import Adapter, Adapters
 from .catalog import ModelSpec, concurrency_limit
+from .cost import Charger
 from .lease import LeaseLost
 from .prompt import RoundPlan, Topic
 from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate, RetryPolicy
@@ -75,6 +76,8 @@ class ModelLane:
 
 
 class Engine:
+    group_size = 256  # outcomes stored in one transaction at most (stores that group writes)
+
     def __init__(
         self,
         store: Store,
@@ -84,8 +87,11 @@ class Engine:
         adapters: Adapters | None = None,
         on_event: Callable[[Event], None] | None = None,
         params: Mapping[str, Mapping[str, Any]] | None = None,
+        charger: Charger | None = None,
     ):
         self.store = store
+        # what each outcome cost, and --budget: no request is sent that could pass it (cost.Charger)
+        self.charger = charger
         self.config = config or EngineConfig()
         self.specs = dict(specs)
         self.on_event = on_event or (lambda event: None)
@@ -109,6 +115,10 @@ class Engine:
         self.stored = 0  # outcomes (ok, failed or skipped) written by this engine, counted in the writer threads
         self.stored_ok = 0  # of which ok
         self._stored_lock = threading.Lock()
+        # outcomes waiting for the writer (stores that group writes), and whether a flush is under way
+        self._pending: list[tuple[Record, asyncio.Future[Record]]] = []
+        self._pending_lock = threading.Lock()
+        self._flushing = False
         # The run's fail-fast latch: once a write gave up, no other write starts, and the run stops with that one
         # error. (The DynamoDB store keeps its own, for callers outside the engine: see DynamoDBStore._down.)
         self._store_down: StoreUnavailable | None = None
@@ -164,6 +174,8 @@ class Engine:
     async def _feed(self, alias: str, cells: Iterable[Record], group: asyncio.TaskGroup) -> None:
         lane = self.lanes[alias]
         for cell in cells:
+            if self.charger is not None and self.charger.stopped:
+                return  # --budget reached: the rest stay as they are, resumable
             if lane.breaker.is_open:
                 await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
                 continue
@@ -191,6 +203,10 @@ class Engine:
                     self._global.release()
                     await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
                     return
+                reserved = self.charger.reserve(spec, cell.prompt) if self.charger is not None else 0.0
+                if reserved is None:  # --budget: this request's worst case could pass it; the cell stays as it is
+                    self._global.release()
+                    return
                 try:
                     sent_at = time.monotonic()
                     self.on_event(Event("start", spec.alias))
@@ -202,6 +218,7 @@ class Engine:
                 finally:
                     self._global.release()
                 attempts += 1
+                cost = self.charger.settle(spec, reserved, result) if self.charger is not None else None
                 failure = result.failure
                 if failure is None:
                     lane.limiter.on_success()
@@ -214,50 +231,87 @@ class Engine:
                     await asyncio.sleep(self.retry.delay(attempt, failure))
                     continue
                 lane.breaker.record(failure)
-                await self._store(self._outcome(cell, result, attempts))
+                outcome = self._outcome(cell, result, attempts)
+                outcome.cost_usd = cost
+                await self._store(outcome)
                 return
         finally:
             if holding:
                 await lane.limiter.release()
 
     async def _store(self, record: Record) -> None:
+        """Write one outcome, and return once it is stored: only then is it counted (the `stored` event)."""
         loop = asyncio.get_running_loop()
-        write = loop.run_in_executor(self._writer, self._put, record)
+        if self.store.groups_writes:
+            # group commit: the outcome joins those waiting for the writer, which stores them all in one
+            # transaction; each caller still waits for its own commit
+            write: asyncio.Future[Record] = loop.create_future()
+            with self._pending_lock:
+                self._pending.append((record, write))
+                idle, self._flushing = not self._flushing, True
+            if idle:
+                flush = loop.run_in_executor(self._writer, self._flush, loop)
+                flush.add_done_callback(lambda done: done.cancelled() or done.exception())
+        else:
+            write = loop.run_in_executor(self._writer, self._put_all, [record])
+            write = asyncio.ensure_future(_only(write))
         # an outcome nobody awaits any more (the run was stopped around it) is not worth a warning
         write.add_done_callback(lambda done: done.cancelled() or done.exception())
         # shield: once a write has started it finishes, even when Ctrl-C cancels the run around it
         stored = await asyncio.shield(write)
         self.on_event(Event("stored", stored.model, record=stored))
 
-    def _put(self, record: Record) -> Record:
-        """In a writer thread: once the store has failed, later writes fail at once instead of each waiting.
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In the writer thread: store every waiting outcome, a group at a time, until none waits."""
+        while True:
+            with self._pending_lock:
+                batch, self._pending = self._pending[: self.group_size], self._pending[self.group_size :]
+                if not batch:
+                    self._flushing = False
+                    return
+            try:
+                stored = self._put_all([record for record, _ in batch])
+                outcomes: list[tuple[str, Any]] = [("result", r) for r in stored]
+            except Exception as exc:  # noqa: BLE001 - the store is down, or a bug: every waiting caller hears it
+                outcomes = [("exception", exc)] * len(batch)
+            for (_, future), (how, value) in zip(batch, outcomes, strict=True):
+                try:
+                    loop.call_soon_threadsafe(_settle, future, how, value)
+                except RuntimeError:  # the loop is closed (the run was stopped): the outcome is stored all the same
+                    pass
 
-        A record the store cannot take as it is (RecordRejected: nothing was written) is replaced by a failure
-        record saying why, so the cell still ends with one outcome and the other cells go on. Returns what was
-        stored."""
+    def _put_all(self, records: list[Record]) -> list[Record]:
+        """In a writer thread: store these outcomes, and return what was stored for each.
+
+        Once the store has failed, later writes fail at once instead of each waiting. A record the store cannot
+        take as it is (RecordRejected: nothing was written) is replaced by a failure record saying why, so the
+        cell still ends with one outcome and the other cells go on."""
         if self._store_down is not None:
             raise self._store_down
         try:
-            try:
-                self.store.put_record(record)
-            except RecordRejected as exc:
-                record = _fresh(
-                    record,
-                    status=FAILED,
-                    failure_kind=str(FailureKind.ERROR),
-                    failure_message=shorten(f"the outcome could not be stored: {exc}"),
-                    attempts=record.attempts,
-                    latency_s=record.latency_s,
-                )
-                self.store.put_record(record)
+            results = self.store.put_records(records)
+            rejected = [i for i, result in enumerate(results) if isinstance(result, RecordRejected)]
+            if rejected:
+                for i in rejected:
+                    records[i] = _fresh(
+                        records[i],
+                        status=FAILED,
+                        failure_kind=str(FailureKind.ERROR),
+                        failure_message=shorten(f"the outcome could not be stored: {results[i]}"),
+                        attempts=records[i].attempts,
+                        latency_s=records[i].latency_s,
+                    )
+                again = self.store.put_records([records[i] for i in rejected])
+                if any(isinstance(result, RecordRejected) for result in again):
+                    raise next(result for result in again if isinstance(result, RecordRejected))
         except StoreUnavailable as exc:
             if self._store_down is None:
                 self._store_down = exc
             raise
         with self._stored_lock:
-            self.stored += 1
-            self.stored_ok += record.status == OK
-        return record
+            self.stored += len(records)
+            self.stored_ok += sum(record.status == OK for record in records)
+        return records
 
     @staticmethod
     def _outcome(cell: Record, result: CallResult, attempts: int) -> Record:
@@ -305,6 +359,19 @@ def _fresh(cell: Record, **outcome: Any) -> Record:
         "created_at": cell.created_at,
     }
     return Record(**{**identity, **outcome})
+
+
+async def _only(write: Awaitable[list[Record]]) -> Record:
+    return (await write)[0]
+
+
+def _settle(future: asyncio.Future[Record], how: str, value: Any) -> None:
+    if future.done():
+        return
+    if how == "result":
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def _first(group: BaseExceptionGroup) -> BaseException:

@@ -484,11 +484,14 @@ def test_a_resumed_run_that_loses_its_store_counts_the_cells_stored_ok(provider_
             super().__init__(path)
             self.writes = writes
 
-        def put_record(self, record):
-            if self.writes == 0:
-                raise StoreUnavailable(f"store {self.url} cannot be written (injected)")
-            self.writes -= 1
-            return super().put_record(record)
+        def put_records(self, records):  # what the engine's writer calls
+            out = []
+            for record in records:
+                if self.writes == 0:
+                    raise StoreUnavailable(f"store {self.url} cannot be written (injected)")
+                self.writes -= 1
+                out.extend(super().put_records([record]))
+            return out
 
     provider_server.configure(model="gpt-4", always_status=400)  # every gpt-4 cell fails, titan's are ok
     db = tmp_path / "s.db"
@@ -542,10 +545,14 @@ def test_an_outcome_the_store_rejects_becomes_that_cells_failure_and_the_run_goe
     from synthgen.store.sqlite import SQLiteStore
 
     class RejectsRoundTwo(SQLiteStore):
-        def put_record(self, record):
-            if record.round == 2 and record.model == "gpt-4" and record.status == "ok":
-                raise RecordRejected("text: a lone surrogate (U+D800) cannot be stored")
-            return super().put_record(record)
+        def put_records(self, records):  # what the engine's writer calls
+            out = []
+            for record in records:
+                if record.round == 2 and record.model == "gpt-4" and record.status == "ok":
+                    out.append(RecordRejected("text: a lone surrogate (U+D800) cannot be stored"))
+                else:
+                    out.extend(super().put_records([record]))
+            return out
 
     db = tmp_path / "s.db"
     store = RejectsRoundTwo(db)
@@ -558,3 +565,19 @@ def test_an_outcome_the_store_rejects_becomes_that_cells_failure_and_the_run_goe
     assert (bad.round, bad.model, bad.status, bad.failure_kind) == (2, "gpt-4", "failed", "error")
     assert bad.failure_message == "the outcome could not be stored: text: a lone surrogate (U+D800) cannot be stored"
     assert bad.text is None and bad.attempts == 1
+
+
+def test_a_store_that_fails_unexpectedly_ends_the_run_with_that_error_not_a_hang(provider_server, tmp_path):
+    from synthgen.store.sqlite import SQLiteStore
+
+    class Broken(SQLiteStore):
+        def put_records(self, records):
+            raise RuntimeError("a bug in the store")
+
+    store = Broken(tmp_path / "s.db")
+    try:
+        with pytest.raises(BaseExceptionGroup) as caught:
+            generate(rounds=3, models=["gpt-4"], store=store, seed=1)
+    finally:
+        store.close()
+    assert caught.group_contains(RuntimeError, match="a bug in the store")

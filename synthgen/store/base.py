@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,9 @@ from ..errors import InfrastructureError, UserError
 from ..labels import SENTIMENT_TASK, TaskInfo, sentiment_alias
 
 PLANNED, OK, FAILED, SKIPPED = "planned", "ok", "failed", "skipped"
-STATUSES = (PLANNED, OK, FAILED, SKIPPED)
+# in a provider batch job (the record's `batch_job` names it) and not answered yet: never sent online meanwhile
+SUBMITTED = "submitted"
+STATUSES = (PLANNED, OK, FAILED, SKIPPED, SUBMITTED)
 
 
 # The layout both stores are at: 1 the first one; 2 records gain `label`; 3 runs carry a lease; 4 the verdicts
@@ -105,6 +107,8 @@ class Record(_Serial):
     created_at: str = field(default_factory=utc_now)
     updated_at: str | None = None
     note: str | None = None  # e.g. "raw response trimmed to fit DynamoDB's 400 KB item limit"
+    batch_job: str | None = None  # the key of the batch job that carries (or carried) this cell, if one did
+    cost_usd: float | None = None  # what this outcome cost at the prices the run was planned with; None: unknown
 
     @property
     def id(self) -> str:
@@ -131,6 +135,8 @@ class ModelPlan(_Serial):
     template_text: str
     prompt_format: str = "{prompt}"  # how the rendered prompt is wrapped for the model's chat format
     few_shot: bool = False  # a base model's few-shot completion prompt built from the round, not the run's template
+    # USD per million tokens when the run was planned: input, output, batch_input, batch_output, as_of (None: unknown)
+    prices: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,6 +154,7 @@ class RunInfo(_Serial):
     store_url: str = ""
     model_plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # alias -> ModelPlan.to_dict()
     task: dict[str, Any] = field(default_factory=dict)  # TaskInfo.to_dict(): what the run was asked to label
+    batch: dict[str, Any] = field(default_factory=dict)  # batch.BatchOptions.to_dict(): the models sent as batch jobs
 
     def task_info(self) -> TaskInfo:
         """The run's task as stored when it was planned; a run stored before tasks is the seed's sentiment task."""
@@ -248,6 +255,21 @@ class Store(ABC):
         """Store a cell's outcome durably before returning. Never overwrites an `ok` record: returns False then.
         RecordRejected when this record cannot be stored as it is (nothing in the store changes then)."""
 
+    # Whether `put_records` writes a group at the cost of one (one transaction): the engine then hands its writer
+    # every outcome waiting, not one at a time.
+    groups_writes = False
+
+    def put_records(self, records: Sequence[Record]) -> list[bool | RecordRejected]:
+        """`put_record` for each, in order: True / False as it returns, or the RecordRejected it raised (that
+        record was not stored; the others were). StoreUnavailable stops at once."""
+        results: list[bool | RecordRejected] = []
+        for record in records:
+            try:
+                results.append(self.put_record(record))
+            except RecordRejected as exc:
+                results.append(exc)
+        return results
+
     @abstractmethod
     def records(
         self, run_id: str | None = None, model: str | None = None, status: str | None = None
@@ -261,6 +283,35 @@ class Store(ABC):
             by[rec.status] = by.get(rec.status, 0) + 1
         return out
 
+    def cells(self, run_id: str, model: str, rounds: Iterable[int]) -> dict[int, Record]:
+        """The records of these rounds of one model of a run, by round (what a batch job's results are matched
+        with, a page at a time)."""
+        wanted = set(rounds)
+        return {r.round: r for r in self.records(run_id, model=model) if r.round in wanted}
+
+    def job_cells(self, run_id: str, model: str, job: str) -> Iterator[Record]:
+        """The cells a batch job carries that have no outcome yet (status `submitted`, `batch_job` = job)."""
+        return (r for r in self.records(run_id, model=model, status=SUBMITTED) if r.batch_job == job)
+
+    def run_cost(self, run_id: str) -> tuple[float | None, int]:
+        """The run's stored cost in USD (None when no record carries one) and how many ok records carry none."""
+        total, unknown = None, 0
+        for rec in self.records(run_id):
+            if rec.cost_usd is not None:
+                total = (total or 0.0) + rec.cost_usd
+            elif rec.status == OK:
+                unknown += 1
+        return total, unknown
+
+    # --- batch jobs (store/jobs.py: BatchJob); each backend keeps them beside its runs ---
+    def put_job(self, job: Any) -> None:
+        """Write (replace) a batch job's state, durably, before anything that depends on it happens."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no batch jobs")
+
+    def jobs(self, run_id: str) -> list[Any]:
+        """A run's batch jobs, in the order they were made."""
+        return []
+
     # --- cleaned layer ---
     @abstractmethod
     def put_cleaned(self, items: Iterable[CleanedText]) -> None:
@@ -269,6 +320,24 @@ class Store(ABC):
     @abstractmethod
     def cleaned(self, run_id: str, model: str | None = None) -> dict[str, CleanedText]:
         """Cleaned texts of a run by record id."""
+
+    # --- verification layers (store/verdicts.py: Verdict, Attempt); each backend keeps them beside its records ---
+    def put_verdicts(self, verdicts: Iterable[Any], *, replace: bool = False) -> int:
+        """Write verdicts durably; an `ok` one is never overwritten unless `replace` (the panel's decisions, a
+        verdict on a text that changed since). Returns how many were written."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no verdicts")
+
+    def verdicts(self, run_id: str, model: str | None = None) -> list[Any]:
+        """A run's verdicts, ordered by (round, model, attempt, judge)."""
+        return []
+
+    def put_attempt(self, attempt: Any) -> bool:
+        """Write a regenerated attempt durably; an `ok` one is never overwritten (returns False then)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no attempts")
+
+    def attempts(self, run_id: str, model: str | None = None) -> list[Any]:
+        """A run's regenerated attempts, ordered by (round, model, attempt)."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional
         pass

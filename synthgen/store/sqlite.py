@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,9 @@ from .base import (
     loads,
     utc_now,
 )
+from .sqlite_jobs import SQLiteJobs
 from .sqlite_migrations import SCHEMA_VERSION, check_file, migrate, version_of
+from .sqlite_verdicts import SQLiteVerdicts
 
 __all__ = ["SQLiteStore", "SCHEMA_VERSION"]
 
@@ -53,8 +55,17 @@ _COLUMNS = (
     "updated_at",
     "note",
     "label",
+    "batch_job",
+    "cost_usd",
 )
 _JSON_COLUMNS = {"topics", "request_body", "response"}
+
+_UPSERT = (
+    f"INSERT INTO records ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (run_id, round, model) DO UPDATE SET "
+    + ",".join(f"{c}=excluded.{c}" for c in _COLUMNS if c not in ("run_id", "round", "model", "created_at"))
+    + f" WHERE records.status != '{OK}'"
+)
 
 
 def _locked(exc: sqlite3.Error) -> bool:
@@ -63,7 +74,8 @@ def _locked(exc: sqlite3.Error) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteJobs, SQLiteVerdicts, Store):
+    groups_writes = True  # put_records commits several outcomes at once
     # Seconds a write waits for another process's write to finish (SQLite's busy timeout) before it gives up.
     busy_timeout = 30.0
 
@@ -205,18 +217,26 @@ class SQLiteStore(Store):
 
     # --- records ---
     def put_record(self, record: Record) -> bool:
-        record.updated_at = utc_now()
-        row = self._row(record)
-        assignments = ",".join(
-            f"{c}=excluded.{c}" for c in _COLUMNS if c not in ("run_id", "round", "model", "created_at")
-        )
-        sql = (
-            f"INSERT INTO records ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))}) "
-            f"ON CONFLICT (run_id, round, model) DO UPDATE SET {assignments} WHERE records.status != '{OK}'"
-        )
-        with self._writing(), _rejecting(f"record {record.id}"):
-            cursor = self._db.execute(sql, row)
-        return cursor.rowcount == 1
+        result = self.put_records([record])[0]
+        if isinstance(result, RecordRejected):
+            raise result
+        return result
+
+    def put_records(self, records: Sequence[Record]) -> list[bool | RecordRejected]:
+        """Several outcomes in one transaction (one commit: what the engine's writer groups). A record SQLite
+        cannot bind is rejected alone (binding fails before the statement runs, so the others stand)."""
+        now = utc_now()
+        results: list[bool | RecordRejected] = []
+        with self._writing(transaction=True):
+            for record in records:
+                record.updated_at = now
+                try:
+                    with _rejecting(f"record {record.id}"):
+                        cursor = self._db.execute(_UPSERT, self._row(record))
+                    results.append(cursor.rowcount == 1)
+                except RecordRejected as exc:
+                    results.append(exc)
+        return results
 
     # Rows read per query: a read never holds the connection for a whole run's records (a writer thread shares
     # it) and memory stays flat however large the run.
