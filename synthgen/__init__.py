@@ -30,6 +30,9 @@ API_NAMES = (
     "export_dataset",
     "ExportResult",
     "topics",
+    "verify_run",
+    "generate_verified",
+    "evaluate",
     "UserError",
 )
 __all__ = list(API_NAMES)

@@ -51,8 +51,10 @@ from .stats import figures as stats_figures
 
 if TYPE_CHECKING:  # the topic model pulls in scikit-learn: imported when `topics` runs
     from .embed import Embedder
+    from .evaluation import EvaluationReport
     from .task import Task
     from .topicmodel import Asker, TopicReport
+    from .verify import VerifyResult
 
 
 @functools.wraps(_generation.generate)
@@ -158,6 +160,74 @@ def topics(
     return report
 
 
+def verify_run(*args, **kwargs) -> VerifyResult:
+    """`synthgen verify`: judge every kept text of a run (see `synthgen.verify.verify_run`)."""
+    from .verify import verify_run as _verify_run
+
+    return call_sync(_verify_run, *args, **kwargs)
+
+
+def generate_verified(*args, **kwargs) -> VerifyResult:
+    """`synthgen generate --verify`: generate, judge, and ask again where rejected (`synthgen.verify`)."""
+    from .verify import generate_verified as _generate_verified
+
+    return call_sync(_generate_verified, *args, **kwargs)
+
+
+def evaluate(
+    run: str | None = None,
+    *,
+    data: str | os.PathLike[str] | None = None,
+    real: str | os.PathLike[str],
+    text_column: str = "text",
+    label_column: str = "label",
+    classifier: str = "tfidf",
+    store: str | None = None,
+    seed: int = 0,
+    plot: str | os.PathLike[str] | None = None,
+) -> EvaluationReport:
+    """`synthgen evaluate`: train a quick classifier on a run's export (`run`, exported in memory as `synthgen
+    export` would) or an export folder (`data`), score it on its test split and on the `real` labelled file,
+    beside the majority baseline and the in-domain ceiling (synthgen.evaluation)."""
+    from .evaluation import LabelledTexts, confusion_figure, evaluate_splits, read_export, read_real
+    from .paths import check_plot_path
+    from .store import reading
+
+    if run is not None and data is not None:
+        raise UserError("evaluate: give --run or --data, not both")
+    if plot is not None:
+        plot = check_plot_path(plot)
+    if data is not None:
+        labels, splits = read_export(data)
+        real_data = read_real(real, labels, text_column, label_column)
+        source = f"export {data}"
+    else:
+        with reading(store) as handle:
+            info = handle.resolve_run(run or "last")
+        labels = list(info.task_info().names)
+        real_data = read_real(real, labels, text_column, label_column)
+        result = export_dataset(info.run_id, None, store=store)
+        splits = {
+            name: LabelledTexts([r.text for r in rows], [labels[r.label] for r in rows])
+            for name, rows in result.splits.items()
+        }
+        source = f"run {info.run_id}"
+    report = evaluate_splits(
+        splits["train"],
+        splits.get("test"),
+        real_data,
+        labels,
+        classifier=classifier,
+        seed=seed,
+        source=source,
+        real_file=os.path.basename(str(real)),
+    )
+    if plot is not None:
+        confusion_figure(report).savefig(plot)
+        report.notes.append(f"confusion matrix written to {plot}")
+    return report
+
+
 def tasks(tasks_dir: str | os.PathLike[str] | None = None) -> list[Task]:
     """Every task `generate(task=...)` can name: the user's (`tasks_dir`, else SYNTHGEN_TASKS) and the shipped
     ones, each checked (a broken file is a UserError naming it and the field)."""
@@ -180,5 +250,8 @@ __all__ = [
     "export_dataset",
     "ExportResult",
     "topics",
+    "verify_run",
+    "generate_verified",
+    "evaluate",
     "UserError",
 ]

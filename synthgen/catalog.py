@@ -42,6 +42,14 @@ _FIELD_TYPES = {
     "options": _TABLE,
     "price_input_per_1m": _NUMBER,
     "price_output_per_1m": _NUMBER,
+    # provider batch jobs (synthgen.batch) and their prices; `prices_as_of` says when the prices were read
+    "batch": _BOOL,
+    "batch_price_input_per_1m": _NUMBER,
+    "batch_price_output_per_1m": _NUMBER,
+    "prices_as_of": _STRING,
+    "batch_min_records": _INTEGER,
+    "batch_max_records": _INTEGER,
+    "batch_max_bytes": _INTEGER,
 }
 _FIELDS = set(_FIELD_TYPES)
 
@@ -91,6 +99,15 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
     price_input_per_1m: float | None = None
     price_output_per_1m: float | None = None
+    # Provider batch jobs: whether the model takes them, at what prices (None: unknown, never zero), and the
+    # provider's limits on one job (records and bytes of its input file; a Bedrock job needs at least 100 records)
+    batch: bool = False
+    batch_price_input_per_1m: float | None = None
+    batch_price_output_per_1m: float | None = None
+    prices_as_of: str | None = None
+    batch_min_records: int | None = None
+    batch_max_records: int | None = None
+    batch_max_bytes: int | None = None
     description: str = ""
     source: str = ""
 

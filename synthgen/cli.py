@@ -17,12 +17,15 @@ COMMANDS = {
     "ask": "Send one prompt to one model and print the answer.",
     "tasks": "The kinds of dataset generate can make: tasks, their labels, template and topics.",
     "generate": "Generate a dataset: rounds x models, journaled to the store, resumable.",
+    "batch": "A run's provider batch jobs: status, collect, cancel.",
     "runs": "List runs with their counts.",
     "log": "Print stored records as JSON lines.",
     "clean": "Keep exactly the target sentence of each answer of a model.",
     "export": "Build a Hugging Face DatasetDict from a run (and push it to the Hub).",
     "stats": "Tables and plots of what a run made.",
     "topics": "Cluster texts into named topics.",
+    "verify": "Judge a run's texts into its task's labels; the verdicts are journaled.",
+    "evaluate": "Train a quick classifier on an export and score it on your real labelled data.",
 }
 
 

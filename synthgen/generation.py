@@ -18,7 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .batch import BatchOptions, check_batch
+from .batch.flow import run_batch
+from .batch.preflight import preflight
 from .catalog import check_model_concurrency, limits_line, load_catalog
+from .cost import Charger, Meter, Prices, check_budget
 from .engine import Engine, EngineConfig, Event, Heartbeat
 from .lease import RENEW_EVERY_S, RunLease
 from .planning import (
@@ -49,6 +53,8 @@ class RunSummary:
     wall_s: float | None = None
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    closing: list[str] = field(default_factory=list)  # printed after the summary: batch jobs, the budget
+    batch_live: int = 0  # batch jobs still at the provider when generate returned
 
     @property
     def run_id(self) -> str:
@@ -89,6 +95,15 @@ def generate(
     model_concurrency: Mapping[str, int] | None = None,
     on_event: Callable[[Event], None] | None = None,
     on_start: Callable[..., None] | None = None,
+    batch: bool = False,
+    batch_only: bool = False,
+    batch_s3: str | None = None,
+    batch_role: str | None = None,
+    batch_retry: str = "online",
+    wait: bool = False,
+    poll_s: float = 30.0,
+    budget: float | None = None,
+    on_batch: Callable[[list[Any]], None] | None = None,
 ) -> RunSummary:
     """Plan (or resume) a run and generate every cell; returns the per-model summary read back from the store.
 
@@ -96,7 +111,9 @@ def generate(
     `task` names the kind of dataset (a task name, looked up in `tasks_dir` or SYNTHGEN_TASKS and then the shipped
     tasks, or a task file; default `sentiment`); `template` and `topics` override the task's own.
     `model_path` points the `local-gguf` entry at this GGUF file for this call (a new run that names local-gguf,
-    or the resume of one), without touching the environment."""
+    or the resume of one), without touching the environment.
+    `batch` sends the cells of every model that takes batch jobs as provider batch jobs (synthgen.batch; `wait`
+    polls them to the end), `budget` caps what the run spends, in USD (synthgen.cost)."""
     check_settings(concurrency, max_attempts, timeout)
     catalog = load_catalog(catalog_dir)
     if model_path is not None:
@@ -114,6 +131,9 @@ def generate(
         categories = load_topics(topics, at_least=task_obj.topics_per_round) if topics else task_obj.categories
         specs = task_models(specs, task_obj.info(), task_obj.fewshot())
         check_credentials(specs)
+        batch_opts = check_batch(specs, batch=batch, only=batch_only, s3=batch_s3, role=batch_role, retry=batch_retry)
+        check_budget(budget, specs, params or {}, set(batch_opts.models) if batch_opts else set())
+        preflight(specs, batch_opts)
         run = RunInfo(
             run_id=new_run_id(),
             created_at=utc_now(),
@@ -126,6 +146,7 @@ def generate(
             params=params or {},
             model_plans=plan_models(specs, template_obj, params),
             task=task_obj.info().to_dict(),
+            batch=batch_opts.to_dict() if batch_opts else {},
         )
         handle = open_store(store, create=True) if owns_store else store
     else:
@@ -142,6 +163,8 @@ def generate(
             run = handle.resolve_run(resume, flag="--resume")
             specs = task_models(catalog.select(run.models), run.task_info(), None, run)
             check_credentials(specs)
+            batch_opts = BatchOptions.from_dict(run.batch) if run.batch else None
+            check_budget(budget, specs, run.params or params or {}, set(batch_opts.models) if batch_opts else set())
             lease = RunLease(handle, run.run_id)
             lease.claim()  # before anything is read or changed: a second process on this run stops here
             params = run.params or params
@@ -158,29 +181,72 @@ def generate(
             backoff_base=backoff_base,
             model_concurrency=model_concurrency,
         )
-        engine = Engine(handle, {s.alias: s for s in specs}, config, on_event=on_event, params=params)
+        by_alias = {s.alias: s for s in specs}
+        prices = {a: Prices.of_plan((run.model_plans.get(a) or {}).get("prices"), s) for a, s in by_alias.items()}
+        meter = Meter(budget, spent=handle.run_cost(run.run_id)[0] or 0.0) if budget is not None else None
+        charger = Charger(by_alias, prices, params, meter)
+        engines: list[Engine] = []
+
+        def online(cells: Mapping[str, Any]) -> None:
+            engines.append(Engine(handle, by_alias, config, on_event=on_event, params=params, charger=charger))
+            asyncio.run(engines[-1].run(cells, heartbeat=heartbeat))
+
+        engine = Engine(handle, by_alias, config, on_event=on_event, params=params, charger=charger)
+        engines.append(engine)
         cells = {alias: _unfinished(handle, run.run_id, alias) for alias in run.models if todo[alias]}
         heartbeat = Heartbeat(lease.renew, RENEW_EVERY_S, lease.lost)
+        closing: list[str] = []
+        live = 0
         started = time.perf_counter()
         interrupted = False
         try:
             try:
                 with sigterm_as_interrupt():
-                    asyncio.run(engine.run(cells, heartbeat=heartbeat))
+                    if batch_opts is None:
+                        asyncio.run(engine.run(cells, heartbeat=heartbeat))
+                    else:
+                        closing, live = run_batch(
+                            handle,
+                            run,
+                            by_alias,
+                            batch_opts,
+                            Charger(by_alias, prices, params, meter, batch=True),
+                            lease,
+                            online=online,
+                            unfinished=lambda alias: _unfinished(handle, run.run_id, alias),
+                            todo=todo,
+                            params=params,
+                            max_attempts=max_attempts,
+                            wait=wait,
+                            poll_s=poll_s,
+                            on_stored=(lambda r: on_event(Event("stored", r.model, record=r))) if on_event else None,
+                            on_poll=on_batch,
+                        )
             except KeyboardInterrupt:
                 interrupted = True
-            status = "interrupted" if interrupted else "done"
+            stopped = meter is not None and meter.stopped
+            status = "interrupted" if interrupted or stopped else "submitted" if live else "done"
             handle.set_run_status(run.run_id, status)
             run.status = status
             summary = summarize(handle, run)
         except StoreUnavailable as exc:
             # cells already ok before this run plus the ok outcomes it stored
-            done = run.rounds * len(run.models) - sum(todo.values()) + engine.stored_ok
+            done = run.rounds * len(run.models) - sum(todo.values()) + sum(e.stored_ok for e in engines)
             lease.forget()  # the store is gone: nothing to release; the lease expires
             lease = None
             raise _stopped(handle, run, exc, done=done) from None
         summary.wall_s = time.perf_counter() - started
         summary.interrupted = interrupted
+        summary.batch_live = live
+        summary.closing = list(closing)
+        store_flag = "" if handle.url == DEFAULT_STORE else f" --store {handle.url}"
+        if live:
+            summary.closing.append(
+                f"{live} batch job{'s' if live > 1 else ''} at the provider; collect with: synthgen batch collect "
+                f"{run.run_id}{store_flag} (or wait with: synthgen generate --resume {run.run_id}{store_flag} --wait)"
+            )
+        if meter is not None and meter.stopped:
+            summary.closing.append(meter.line(run.run_id, store_flag))
         if note:
             summary.notes.append(note)
         return summary

@@ -131,6 +131,13 @@ def plan_models(
             template_text=used.text,
             prompt_format="{prompt}" if few else spec.prompt_format,
             few_shot=few is not None,
+            prices={  # fixed with the run: what its outcomes cost (synthgen.cost), whatever the table says later
+                "input": spec.price_input_per_1m,
+                "output": spec.price_output_per_1m,
+                "batch_input": spec.batch_price_input_per_1m,
+                "batch_output": spec.batch_price_output_per_1m,
+                "as_of": spec.prices_as_of,
+            },
         ).to_dict()
     return plans
 

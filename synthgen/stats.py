@@ -36,6 +36,7 @@ PLOTS = {
     "label_split": "{task}_split.png",
     "answers_per_model": "answers_per_model.png",
     "latency_per_model": "latency_per_model.png",
+    "diversity": "diversity.png",
 }
 
 
@@ -53,6 +54,8 @@ def label_colours(names: list[str]) -> dict[str, str]:
 class RunStats:
     run: RunInfo
     models: dict[str, ModelSummary]
+    diversity: Any = None  # check.DiversityReport of the ok answers (cleaned text where cleaned): stats_checks.py
+    verification: Any = None  # verify.Agreement where the run was judged, else None
 
     @property
     def ok(self) -> int:
@@ -119,6 +122,8 @@ class RunStats:
             "cost_partial": self.cost_usd is not None and bool(self.models_without_prices),
             "models_without_prices": self.models_without_prices,
             "models": models,
+            "diversity": self.diversity.to_dict() if self.diversity is not None else None,
+            "verification": self.verification.to_dict() if self.verification is not None else None,
         }
 
 
@@ -128,7 +133,9 @@ def run_stats(
     """Per-model figures of a run (`last` or None: the latest run), read from the store in one pass."""
     with reading(store) as handle:
         info = handle.resolve_run(run)
-        models = summarize(info, handle.records(info.run_id))
+        records = list(handle.records(info.run_id))  # one pass, shared by the summary and the checks
+        models = summarize(info, records)
+        diversity, verification = run_checks(handle, info, records)
     try:
         catalog = load_catalog(catalog_dir)
     except UserError:
@@ -138,7 +145,28 @@ def run_stats(
         if spec is not None:
             stats.model_id = stats.model_id or spec.model_id
             stats.price_input_per_1m, stats.price_output_per_1m = spec.price_input_per_1m, spec.price_output_per_1m
-    return RunStats(run=info, models=models)
+    return RunStats(run=info, models=models, diversity=diversity, verification=verification)
+
+
+def run_checks(handle: Store, info: RunInfo, records: list[Any]) -> tuple[Any, Any]:
+    """The diversity of a run's ok answers (cleaned text where cleaned) and, where it was judged, its agreement."""
+    from .check import diversity_report
+    from .verify import agreement, read_checks
+
+    checks = read_checks(handle, info.run_id, [r for r in records if r.status == "ok"])
+    judged = agreement(checks, info.task_info().names) if any(c.panels for c in checks.values()) else None
+    cells = [c for c in checks.values() if c.text() is not None]
+    if not cells:
+        return None, judged
+    topics = {r.id: [t.get("topic", "") for t in r.topics or ()] for r in records}
+    report = diversity_report(
+        [c.text() for c in cells],
+        [c.model for c in cells],
+        [c.label for c in cells],
+        [topics[c.record_id] for c in cells],
+        label_order=info.task_info().names,
+    )
+    return report, judged
 
 
 # --- plots ---------------------------------------------------------------------------------------------------------
@@ -277,17 +305,21 @@ def latency_figure(stats: RunStats) -> Figure:
 
 
 def figures(stats: RunStats) -> dict[str, Figure]:
-    """The three plots as matplotlib figures, by name (the keys of PLOTS)."""
+    """The plots as matplotlib figures, by name (the keys of PLOTS; diversity when the run has ok answers)."""
+    from .check import diversity_figure
+
+    title = f"run {stats.run.run_id} ({stats.task.name})"
     return {
         "label_split": label_split_figure(stats),
         "answers_per_model": answers_per_model_figure(stats),
         "latency_per_model": latency_figure(stats),
+        **({"diversity": diversity_figure(stats.diversity, title)} if stats.diversity is not None else {}),
     }
 
 
 def plot_stats(stats: RunStats, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write the three PNGs (the label split, `TASK_split.png`; answers per model and label; latency per model)
-    to `out_dir`."""
+    """Write the PNGs (the label split, `TASK_split.png`; answers per model and label; latency per model;
+    `diversity.png`: distinct-2, topic mention and mean similarity per model and label) to `out_dir`."""
     out = check_writable(out_dir, "--plots", folder=True)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .store import OK, PLANNED, Record, RunInfo
+from .store import OK, PLANNED, SUBMITTED, Record, RunInfo
 
 
 @dataclass
@@ -30,6 +30,9 @@ class ModelSummary:
     tokens_per_s: float | None = None  # output tokens per second of answer latency
     price_input_per_1m: float | None = None
     price_output_per_1m: float | None = None
+    stored_cost: float | None = None  # the records' own cost (stored with each outcome); None: none carries one
+    unpriced_input: int = 0  # tokens of ok answers stored without a cost (before costs were stored)
+    unpriced_output: int = 0
 
     @property
     def sentiments(self) -> dict[str, int]:
@@ -46,10 +49,17 @@ class ModelSummary:
 
     @property
     def cost_usd(self) -> float | None:
-        """Cost of the ok answers' reported tokens, where the catalog gives both prices; else None."""
-        if self.price_input_per_1m is None or self.price_output_per_1m is None:
-            return None
-        return (self.input_tokens * self.price_input_per_1m + self.output_tokens * self.price_output_per_1m) / 1e6
+        """What the model's outcomes cost: their stored costs (online or batch prices, as the run was planned),
+        plus the ok answers stored without one at the catalog's prices, where it gives both; else None."""
+        priced = self.price_input_per_1m is not None and self.price_output_per_1m is not None
+        if self.stored_cost is None:
+            if not priced:
+                return None
+            return (self.input_tokens * self.price_input_per_1m + self.output_tokens * self.price_output_per_1m) / 1e6
+        if not priced or not (self.unpriced_input or self.unpriced_output):
+            return self.stored_cost
+        rest = self.unpriced_input * self.price_input_per_1m + self.unpriced_output * self.price_output_per_1m
+        return self.stored_cost + rest / 1e6
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -73,6 +83,11 @@ def summarize(run: RunInfo, records: Iterable[Record], labels: Iterable[str] | N
         if summary is None:
             summary = models[rec.model] = ModelSummary(rec.model, labels=dict.fromkeys(labels, 0))
         summary.model_id = summary.model_id or rec.model_id
+        if rec.cost_usd is not None:
+            summary.stored_cost = (summary.stored_cost or 0.0) + rec.cost_usd
+        elif rec.status == OK:
+            summary.unpriced_input += rec.input_tokens or 0
+            summary.unpriced_output += rec.output_tokens or 0
         if rec.status == OK:
             summary.ok += 1
             summary.labels[rec.label] = summary.labels.get(rec.label, 0) + 1
@@ -82,7 +97,7 @@ def summarize(run: RunInfo, records: Iterable[Record], labels: Iterable[str] | N
                 summary.without_usage += 1
             summary.input_tokens += rec.input_tokens or 0
             summary.output_tokens += rec.output_tokens or 0
-        elif rec.status == PLANNED:
+        elif rec.status in (PLANNED, SUBMITTED):
             summary.planned += 1
         else:
             kind = rec.failure_kind or rec.status

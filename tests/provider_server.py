@@ -87,6 +87,7 @@ BEHAVIOUR_DEFAULTS: dict[str, Any] = {
     "extra": None,  # a JSON object merged into every answer's top level (odd keys, NaN, surrogates, nesting)
     "echo_auth": False,  # error bodies quote the request's credential headers whole (SigV4 Authorization ...)
     "error_message": None,  # error bodies carry this message instead of the protocol's own
+    "judge_label": None,  # judge requests (synthgen verify) get this label instead of the lexicon's
 }
 
 PROTOCOLS = ("bedrock-invoke", "bedrock-converse", "gemini", "openai-chat", "openai-completions", "openai-embeddings")
@@ -1121,6 +1122,9 @@ class ProviderServer:
 
         latency_ms = int((time.monotonic() - started) * 1000)
         try:
+            judged = judge_response(protocol, model, payload, beh)
+            if judged is not None:
+                return judged
             if protocol == "bedrock-invoke":
                 return self._bedrock_invoke(model, payload, beh, latency_ms)
             if protocol == "bedrock-converse":
@@ -1449,6 +1453,127 @@ class ProviderServer:
             [("content-type", "application/json")],
             _json_bytes({"ok": False, "error": f"no control route {method} {path}"}),
         )
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Judge requests (synthgen verify): structured output per protocol, and completion log-probabilities
+# ------------------------------------------------------------------------------------------------------------
+
+_POSITIVE_WORDS = set(
+    "love loved great best wonderful happy grateful delighted amazing excellent perfect lovely joy proud "
+    "thrilled enjoy enjoyed fantastic brilliant kind hopeful uplifted relieved inspired content energised".split()
+)
+_NEGATIVE_WORDS = set(
+    "hate worst terrible awful sad angry broken late cold rude disappointed frustrated drained anxious "
+    "exhausted bitter defeated uneasy discouraged never lost failed junk boring dirty".split()
+)
+
+
+def judged_text(prompt: str) -> str:
+    """The text a synthgen judge prompt asks about: its `Text:` line, or the few-shot prompt's last `Sentence:`."""
+    found = re.findall(r"^(?:Text|Sentence):[ \t]*(.*)$", prompt, flags=re.MULTILINE)
+    return found[-1] if found else prompt
+
+
+def lexicon_label(text: str, labels: list[str]) -> str:
+    """A deterministic judge: a label named in the text, else sentiment words' balance, else the first label."""
+    words = set(_WORD_RE.findall(text.lower()))
+    named = [label for label in labels if label in words]
+    if named:
+        return named[0]
+    if "positive" in labels and "negative" in labels:
+        score = len(words & _POSITIVE_WORDS) - len(words & _NEGATIVE_WORDS)
+        if score:
+            return "positive" if score > 0 else "negative"
+    return labels[0]
+
+
+def _judge_labels(payload: dict[str, Any]) -> list[str] | None:
+    """The label enum of a structured judge request, wherever its protocol puts it."""
+    for path in (
+        ("response_format", "json_schema", "schema", "properties", "label", "enum"),
+        ("generationConfig", "responseSchema", "properties", "label", "enum"),
+    ):
+        found = _dig(payload, *path)
+        if isinstance(found, list):
+            return [str(x) for x in found]
+    tools = _dig(payload, "toolConfig", "tools")
+    if isinstance(tools, list) and tools:
+        found = _dig(tools[0], "toolSpec", "inputSchema", "json", "properties", "label", "enum")
+        if isinstance(found, list):
+            return [str(x) for x in found]
+    return None
+
+
+def judge_response(protocol: str, model: str, payload: dict[str, Any], beh: dict[str, Any]) -> Response | None:
+    """The answer to a judge request, in the protocol's shape; None for any other request."""
+    if protocol == "openai-completions" and payload.get("logprobs"):
+        return _judge_logprobs(model, payload, beh)
+    labels = _judge_labels(payload)
+    if labels is None:
+        return None
+    if protocol == "openai-chat":
+        prompt = "\n".join(_text_of_content(m) for m in payload.get("messages") or [])
+    elif protocol == "gemini":
+        prompt = "\n".join(_text_of_content(c) for c in payload.get("contents") or [])
+    else:
+        prompt = "\n".join(_text_of_content(m) for m in payload.get("messages") or [])
+    label = beh.get("judge_label") or lexicon_label(judged_text(prompt), labels)
+    verdict = {"label": label, "confidence": 0.9}
+    n_in, n_out = count_tokens(prompt), 8
+    if protocol == "openai-chat":
+        out: dict[str, Any] = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "model": model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": json.dumps(verdict)}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
+        }
+        return 200, [("content-type", "application/json")], _json_bytes(out)
+    if protocol == "gemini":
+        out = {
+            "candidates": [
+                {"content": {"parts": [{"text": json.dumps(verdict)}], "role": "model"}, "finishReason": "STOP"}
+            ],
+            "usageMetadata": {"promptTokenCount": n_in, "candidatesTokenCount": n_out},
+        }
+        return 200, [("content-type", "application/json; charset=UTF-8")], _json_bytes(out)
+    use = {"toolUse": {"toolUseId": f"tooluse_{uuid.uuid4().hex[:12]}", "name": "classify", "input": verdict}}
+    out = {
+        "output": {"message": {"role": "assistant", "content": [use]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": n_in, "outputTokens": n_out, "totalTokens": n_in + n_out},
+    }
+    return 200, [("content-type", "application/json")], _json_bytes(out)
+
+
+def _judge_logprobs(model: str, payload: dict[str, Any], beh: dict[str, Any]) -> Response:
+    """A completions answer of one token with its top log-probabilities: the labels of the few-shot prompt
+    (its `Label: x` lines) as first tokens, the lexicon's label the likeliest."""
+    prompt = str(payload.get("prompt") or "")
+    labels = list(dict.fromkeys(re.findall(r"^[A-Z][a-z]*: ([a-z][a-z0-9_-]*)$", prompt, flags=re.MULTILINE)))
+    text = judged_text(prompt)
+    label = beh.get("judge_label") or (lexicon_label(text, labels) if labels and text != "N/A" else None)
+    top = {f" {name}": (-0.2 if name == label else -2.5 - i * 0.1) for i, name in enumerate(labels)}
+    top[" the"] = -4.0
+    best = max(top, key=top.get)
+    out = {
+        "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+        "object": "text_completion",
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "text": best,
+                "logprobs": {"tokens": [best], "token_logprobs": [top[best]], "top_logprobs": [top]},
+                "finish_reason": "length",
+            }
+        ],
+        "usage": {"prompt_tokens": count_tokens(prompt), "completion_tokens": 1},
+    }
+    return 200, [("content-type", "application/json")], _json_bytes(out)
 
 
 class _BadRequest(Exception):

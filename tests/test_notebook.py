@@ -81,4 +81,4 @@ def test_walkthrough_notebook_runs_top_to_bottom_offline_with_the_bundled_model(
         for out in cell.get("outputs", [])
         if "image/png" in out.get("data", {})
     ]
-    assert len(images) == 4  # sentiment split, answers per model and sentiment, latency per model, topic map
+    assert len(images) == 5  # sentiment split, answers per model and sentiment, latency, diversity, topic map

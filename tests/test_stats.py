@@ -124,7 +124,7 @@ def test_plots_are_written_as_non_empty_pngs(db, tmp_path, capsys):
     assert (
         written
         == sorted(plot_file(name, "sentiment") for name in PLOTS)
-        == ["answers_per_model.png", "latency_per_model.png", "sentiment_split.png"]
+        == ["answers_per_model.png", "diversity.png", "latency_per_model.png", "sentiment_split.png"]
     )
     for name in written:
         data = (plots / name).read_bytes()

@@ -472,6 +472,8 @@ class StoreContract:
 
     def test_processes_claiming_one_run_at_once_exactly_one_wins(self, backend: Backend, store: Store) -> None:
         """Each racer has its own handle (its own connection or client), as separate processes do."""
+        if backend.name == "moto":
+            pytest.skip("moto's in-process mock does not serialise conditional writes across threads; dynalite does")
         run, cells = make_run(rounds=1)
         store.create_run(run, cells)
         handles = [backend.open(create=False) for _ in range(8)]

@@ -53,7 +53,7 @@ def test_stats_and_plots_follow_the_runs_labels(emotion_run, tmp_path, capsys):
     assert list(stats.labels) == EMOTIONS and set(stats.labels.values()) == {20}
     assert stats.to_dict()["task"]["name"] == "emotion"
     names = sorted(p.name for p in plot_stats(stats, tmp_path / "plots"))
-    assert names == ["answers_per_model.png", "emotion_split.png", "latency_per_model.png"]
+    assert names == ["answers_per_model.png", "diversity.png", "emotion_split.png", "latency_per_model.png"]
     code, out, err = run_cli_output(["stats", "--store", db], capsys)
     assert code == 0, err
     assert "task emotion:" in out and "surprise: expresses surprise" in out

@@ -30,6 +30,15 @@ def digest(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
+# What a model's plan held when the fixture was written; fields added since (the prices a run was planned with)
+# are new facts about the run, not a change to what it sends.
+PLAN_FIELDS = ("model_id", "protocol", "params", "template", "template_text", "prompt_format", "few_shot")
+
+
+def plan_digest(plan: dict) -> str:
+    return digest({key: plan[key] for key in PLAN_FIELDS if key in plan})
+
+
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
     import os
@@ -42,16 +51,17 @@ def catalog(tmp_path_factory):
             os.environ["SYNTHGEN_CATALOG"] = saved
 
 
-def test_the_fixture_covers_every_shipped_model(catalog):
-    assert FIXTURE["models"] == list(catalog) and set(SEEDS) == {1, 7}
+def test_every_model_the_fixture_knows_is_still_shipped(catalog):
+    # models added since (claude-3-haiku) have no bytes from before to keep
+    assert set(FIXTURE["models"]) <= set(catalog) and set(SEEDS) == {1, 7}
 
 
 @pytest.mark.parametrize("seed", sorted(SEEDS))
 def test_the_sentiment_task_plans_and_renders_the_seeds_bytes_for_every_model(catalog, seed):
     expected = SEEDS[seed]
     task = load_task("sentiment")
-    specs = task_models([catalog[alias] for alias in catalog], task.info(), task.fewshot())
-    assert {a: digest(p) for a, p in plan_models(specs, task.template, None).items()} == expected["plans"]
+    specs = task_models([catalog[alias] for alias in FIXTURE["models"]], task.info(), task.fewshot())
+    assert {a: plan_digest(p) for a, p in plan_models(specs, task.template, None).items()} == expected["plans"]
     run = RunInfo(
         run_id=f"seed-{seed}",
         created_at="2026-01-01T00:00:00+00:00",
@@ -96,7 +106,7 @@ def test_a_run_resumed_from_its_stored_plan_sends_the_same_fewshot_prompt(catalo
 def test_generate_with_no_task_stores_the_seeds_prompts_and_bodies(provider_server, tmp_path, monkeypatch, catalog):
     monkeypatch.delenv("SYNTHGEN_CATALOG", raising=False)
     monkeypatch.setenv("SYNTHGEN_LOCAL_BASE_URL", f"{provider_server.url}/v1")
-    aliases = [a for a, spec in catalog.items() if spec.protocol != "llama-cpp"]
+    aliases = [a for a in FIXTURE["models"] if catalog[a].protocol != "llama-cpp"]
     db = f"sqlite:///{tmp_path / 's.db'}"
     summary = generate(rounds=FIXTURE["rounds"], models=aliases, store=db, seed=1)
     assert summary.ok == FIXTURE["rounds"] * len(aliases)
@@ -106,7 +116,7 @@ def test_generate_with_no_task_stores_the_seeds_prompts_and_bodies(provider_serv
         run = store.get_run(summary.run_id)
     assert run.template == "sentiment" and run.topics_source == "sentiment"
     assert run.task_info().names == ("negative", "positive")
-    assert {a: digest(p) for a, p in run.model_plans.items()} == {a: expected["plans"][a] for a in aliases}
+    assert {a: plan_digest(p) for a, p in run.model_plans.items()} == {a: expected["plans"][a] for a in aliases}
     for rec in records:
         want = expected["rounds"][rec.round]
         assert (rec.label, rec.topics, rec.prompt) == (want["label"], want["topics"], want["prompt"])

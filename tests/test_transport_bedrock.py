@@ -188,7 +188,7 @@ def test_missing_credentials_are_access_denied_and_nothing_is_sent(provider_serv
 
 
 def test_many_bedrock_requests_are_in_flight_together_without_a_thread_each(provider_server):
-    provider_server.configure(model="*", latency=0.3)
+    provider_server.configure(model="*", latency=1.0)
     spec = load_catalog()["llama2"]
     before = {t.name for t in threading.enumerate()}
 

@@ -129,6 +129,16 @@ def _token_count(
     return count
 
 
+def label_schema(labels: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON schema of a judge's answer: one of the task's labels, and how sure the judge is (0 to 1)."""
+    return {
+        "type": "object",
+        "properties": {"label": {"type": "string", "enum": list(labels)}, "confidence": {"type": "number"}},
+        "required": ["label", "confidence"],
+        "additionalProperties": False,
+    }
+
+
 class Answer(NamedTuple):
     """What the table's paths found in a response, storable: the text (None with a failure), finish reason and
     usage, and notes saying what was changed to make them so."""
@@ -213,6 +223,13 @@ class Adapter(ABC):
         """A protocol's own test of an answer the table's paths found: a Failure makes it a failed answer (never
         stored as text), which the engine retries like any answer_missing. None by default."""
         return None
+
+    @classmethod
+    def judge_params(cls, spec: ModelSpec, labels: tuple[str, ...]) -> dict[str, Any]:
+        """Parameters (deep-merged over the entry's) that make this entry answer as a judge (`synthgen verify`):
+        greedy, and structured output where the protocol has it, the label an enum of `labels`. By default
+        temperature 0 and a plain-text answer, which the judge parses strictly."""
+        return {"temperature": 0}
 
     @abstractmethod
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:

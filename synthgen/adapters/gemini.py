@@ -30,6 +30,17 @@ class GeminiAdapter(HTTPAdapter):
     def url(spec: ModelSpec) -> str:
         return f"{spec.resolved_base_url()}/v1beta/models/{quote(spec.model_id, safe='.-_')}:generateContent"
 
+    @classmethod
+    def judge_params(cls, spec: ModelSpec, labels: tuple[str, ...]) -> dict[str, Any]:
+        """Structured output: a JSON answer with `responseSchema`, the label an enum (OpenAPI's types)."""
+        schema = {
+            "type": "OBJECT",
+            "properties": {"label": {"type": "STRING", "enum": list(labels)}, "confidence": {"type": "NUMBER"}},
+            "required": ["label", "confidence"],
+        }
+        config = {"temperature": 0, "responseMimeType": "application/json", "responseSchema": schema}
+        return {"generationConfig": config}
+
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         headers = {"x-goog-api-key": spec.api_key() or "", "content-type": "application/json"}
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..catalog import ModelSpec
 from ..results import FailureKind
-from .base import ProviderError, build_body, retry_after_seconds
+from .base import ProviderError, build_body, label_schema, retry_after_seconds
 from .fewshot import FewShotCompletion, completion_prompt, round_seed
 from .transport import HTTPAdapter, client_options, json_or_text
 
@@ -77,6 +77,12 @@ class OpenAIChatAdapter(FewShotCompletion, HTTPAdapter):
             if spec.system:
                 body["messages"] = [{"role": "system", "content": spec.system}, *body.get("messages", [])]
         return {"model": self.model_name(spec), **body}
+
+    @classmethod
+    def judge_params(cls, spec: ModelSpec, labels: tuple[str, ...]) -> dict[str, Any]:
+        """Structured output: `response_format` with a strict JSON schema whose label is an enum."""
+        schema = {"name": "verdict", "strict": True, "schema": label_schema(labels)}
+        return {"temperature": 0, "response_format": {"type": "json_schema", "json_schema": schema}}
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         import httpx2

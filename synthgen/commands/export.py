@@ -57,12 +57,48 @@ from .options import store_option
     help="Export a run that is not finished (interrupted, or cells still planned); the card says how much "
     "of the plan it holds. Without it such a run is refused.",
 )
+@click.option(
+    "--keep-unverified",
+    is_flag=True,
+    help="Keep the texts whose label the judges rejected (by default they are dropped, each in dropped.jsonl "
+    "with its verdicts, and the labels rebalanced within 2%).",
+)
+@click.option("--judge-columns", is_flag=True, help="Add the columns judge_label and judge_confidence.")
+@click.option(
+    "--similarity",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="Near-duplicates: drop a text whose word 3-shingles have at least this Jaccard similarity with an "
+    "earlier text's (MinHash/LSH); 0 turns it off.",
+)
+@click.option(
+    "--dedup-embedder",
+    default=None,
+    metavar="NAME",
+    help="Also drop texts whose embedding (tfidf, minilm, ...) has cosine >= 0.95 with an earlier text's.",
+)
 @store_option
 # Accepted so scripts that pass --catalog to every command keep working; export reads what each model was sent from
 # the run's stored plans, never from the model tables.
 @click.option("--catalog", "catalog_dir", default=None, metavar="DIR", hidden=True)
 def cmd(
-    run_id, out, fmt, test_size, seed, require_clean, push, private, license_id, allow_partial, store_url, catalog_dir
+    run_id,
+    out,
+    fmt,
+    test_size,
+    seed,
+    require_clean,
+    push,
+    private,
+    license_id,
+    allow_partial,
+    store_url,
+    catalog_dir,
+    keep_unverified=False,
+    judge_columns=False,
+    similarity=0.8,
+    dedup_embedder=None,
 ) -> None:
     """Build a Hugging Face DatasetDict from a run (and push it to the Hub)."""
     from rich.console import Console
@@ -84,6 +120,10 @@ def cmd(
         private=private,
         license=license_id,
         allow_partial=allow_partial,
+        keep_unverified=keep_unverified,
+        judge_columns=judge_columns,
+        similarity=similarity or None,
+        dedup_embedder=dedup_embedder,
     )
     console = Console(highlight=False, soft_wrap=True)
     answers = sum(f.answers for f in result.cleaning.values())
@@ -116,6 +156,16 @@ def cmd(
                     f"{'answer was' if f.raw == 1 else 'answers were'} exported (--require-clean {m} "
                     "refuses that)[/yellow]"
                 )
+    checked = result.checked
+    if checked is not None and checked.judged:
+        console.print(
+            f"verified by {', '.join(checked.judges)}: {checked.accepted} accepted "
+            f"({checked.regenerated_kept} regenerated), {checked.rejected} rejected"
+            + (f" ({checked.kept_unverified} kept: --keep-unverified)" if checked.kept_unverified else "")
+            + (f", {checked.unverified} never judged (run `synthgen verify`)" if checked.unverified else "")
+        )
+    elif checked is not None:
+        console.print("no judge checked this run: labels are the ones asked for (`synthgen verify` checks them)")
     counts = result.drop_counts()
     if counts:
         console.print(f"dropped {len(result.dropped)} before the split:")

@@ -5,7 +5,9 @@ import json
 import click
 
 from ..store import DEFAULT_STORE
+from .batch_options import batch_options, print_closing, quiet_fields
 from .options import catalog_option, store_option, tasks_option
+from .verify import aggregate_option, min_confidence_option, self_judge_option
 
 
 @click.command("generate")
@@ -61,6 +63,27 @@ from .options import catalog_option, store_option, tasks_option
 )
 @click.option("--resume", default=None, metavar="RUN_ID|last", help="Finish a run: only cells without an ok record.")
 @click.option("--quiet", is_flag=True, help="No progress display; print the run id and a JSON summary line.")
+@click.option(
+    "--verify",
+    "verify",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[JUDGES]",
+    help="Judge every answer (judges: these aliases, else the bundled local-gemma) and ask a rejected cell again "
+    "with a new seed, up to --max-regenerations times; see `synthgen verify`.",
+)
+@click.option(
+    "--max-regenerations",
+    type=int,
+    default=3,
+    show_default=True,
+    help="With --verify: new answers asked for a cell whose answer the judges reject.",
+)
+@min_confidence_option
+@aggregate_option
+@self_judge_option
+@batch_options
 @catalog_option
 def cmd(
     rounds,
@@ -79,6 +102,20 @@ def cmd(
     resume,
     quiet,
     catalog_dir,
+    verify=None,
+    max_regenerations=3,
+    min_confidence=0.0,
+    aggregate="vote",
+    self_judge=False,
+    batch=False,
+    batch_only=False,
+    batch_s3=None,
+    batch_role=None,
+    batch_retry="online",
+    wait=False,
+    poll_s=30.0,
+    estimate=False,
+    budget=None,
 ) -> None:
     """Generate a dataset: rounds x models cells, each outcome journaled to the store, resumable."""
     from ..generation import generate
@@ -95,13 +132,34 @@ def cmd(
 
         aliases = [*(aliases or []), MODEL_PATH_ALIAS] if MODEL_PATH_ALIAS not in (aliases or []) else aliases
     per_model = parse_model_concurrency(model_concurrency, aliases, catalog_dir)
+    if resume is not None and (batch or batch_only or batch_s3 or batch_role or estimate):
+        raise click.UsageError("--resume keeps the run's batch settings; drop --batch, --batch-* and --estimate")
+    if estimate:
+        from ..estimate import estimate_run, print_estimate
+
+        found = estimate_run(
+            rounds=rounds,
+            models=aliases,
+            store=store_url or DEFAULT_STORE,
+            seed=seed,
+            task=task,
+            tasks_dir=tasks_dir,
+            template=template,
+            topics=topics,
+            catalog_dir=catalog_dir,
+        )
+        print_estimate(found, as_json=quiet)
+        return
     display = None
     if not quiet:
         from ..display import LiveProgress
 
         display = LiveProgress()
+    job = generate
+    if verify is not None:
+        job = _verified(verify, max_regenerations, min_confidence, aggregate, self_judge, quiet, display)
     try:
-        summary = generate(
+        summary = job(
             rounds=rounds,
             models=aliases,
             store=store_url or DEFAULT_STORE,
@@ -119,10 +177,14 @@ def cmd(
             on_event=display,
             on_start=display.start if display else _quiet_start,
             model_concurrency=per_model or None,
+            **_batch_kwargs(batch, batch_only, batch_s3, batch_role, batch_retry, wait, poll_s, budget, quiet),
         )
     finally:
         if display:
             display.stop()
+    verification = None
+    if verify is not None:
+        verification, summary = summary, summary.generation
     if quiet:
         click.echo(
             json.dumps(
@@ -132,6 +194,7 @@ def cmd(
                     "total": summary.total,
                     "status": summary.run.status,
                     "failed": {m.model: m.failures for m in summary.models.values() if m.failures},
+                    **quiet_fields(summary),
                 }
             )
         )
@@ -139,8 +202,53 @@ def cmd(
         from ..display import print_summary
 
         print_summary(summary)
-    if summary.interrupted:
+        print_closing(summary)
+    if verification is not None and verification.checks and not quiet:
+        from .verify import print_verification
+
+        print_verification(verification)
+    elif verification is not None and verification.checks:
+        click.echo(json.dumps({"run_id": summary.run_id, "verification": verification.agreement().to_dict()}))
+    if summary.interrupted or (verification is not None and verification.interrupted):
         raise SystemExit(130)
+
+
+def _batch_kwargs(batch, batch_only, batch_s3, batch_role, batch_retry, wait, poll_s, budget, quiet) -> dict:
+    """generate()'s batch and budget arguments (only those given, so a job without them takes the call too)."""
+    if not (batch or batch_only or batch_s3 or batch_role or wait or budget is not None):
+        return {}
+    from .batch_options import JobProgress
+
+    return {
+        "batch": batch,
+        "batch_only": batch_only,
+        "batch_s3": batch_s3,
+        "batch_role": batch_role,
+        "batch_retry": batch_retry,
+        "wait": wait,
+        "poll_s": poll_s,
+        "budget": budget,
+        "on_batch": None if quiet else JobProgress(),
+    }
+
+
+def _verified(verify, max_regenerations, min_confidence, aggregate, self_judge, quiet, display):
+    """`generate` followed by verification and regeneration (verify.generate_verified), as one job."""
+    import functools
+
+    from ..verify import generate_verified, parse_judges
+    from .verify import Progress
+
+    return functools.partial(
+        generate_verified,
+        judges=parse_judges(verify) if verify else (),
+        max_regenerations=max_regenerations,
+        min_confidence=min_confidence,
+        aggregate=aggregate,
+        self_judge=self_judge,
+        on_verify_event=Progress(quiet=quiet),
+        on_generated=(lambda summary: display.stop()) if display else None,
+    )
 
 
 def _quiet_start(run, todo, note, limits=None) -> None:

@@ -21,9 +21,9 @@ def cmd(store_url: str | None, as_json: bool) -> None:
             for per_model in counts.values():
                 for status, n in per_model.items():
                     by_status[status] = by_status.get(status, 0) + n
-            rows.append((run, by_status))
+            rows.append((run, by_status, store.run_cost(run.run_id)))
     if as_json:
-        for run, by_status in rows:
+        for run, by_status, (cost, unpriced) in rows:
             click.echo(
                 json.dumps(
                     {
@@ -35,6 +35,8 @@ def cmd(store_url: str | None, as_json: bool) -> None:
                         "models": run.models,
                         "seed": run.seed,
                         "counts": by_status,
+                        "cost_usd": cost,  # the stored costs of its outcomes; None: none carries one
+                        "ok_without_cost": unpriced,
                     }
                 )
             )
@@ -43,9 +45,10 @@ def cmd(store_url: str | None, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"runs in {store.url}", title_justify="left")
-    for column in ("run", "created", "status", "task", "rounds", "models", "ok", "failed", "skipped", "not run"):
+    columns = ("run", "created", "status", "task", "rounds", "models", "ok", "failed", "skipped", "not run", "cost")
+    for column in columns:
         table.add_column(column)
-    for run, c in rows:
+    for run, c, (cost, unpriced) in rows:
         table.add_row(
             run.run_id,
             run.created_at[:19].replace("T", " "),
@@ -56,6 +59,7 @@ def cmd(store_url: str | None, as_json: bool) -> None:
             str(c.get("ok", 0)),
             str(c.get("failed", 0)),
             str(c.get("skipped", 0)),
-            str(c.get("planned", 0)),
+            str(c.get("planned", 0) + c.get("submitted", 0)),
+            "-" if cost is None else f"{'≥ ' if unpriced else ''}${cost:.4f}",
         )
     Console(width=max(Console().width, 120)).print(table)

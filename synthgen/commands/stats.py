@@ -131,7 +131,37 @@ def cmd(run_id: str, plots_dir: str | None, store_url: str | None, as_json: bool
     partial = [f"{m.model} ({m.without_usage})" for m in stats.models.values() if m.without_usage and m.ok]
     if partial:
         notes.append("answers without token counts from the provider: " + ", ".join(partial))
+    print_checks(console, stats)
     for note in notes:
         console.print(f"[dim]{note}[/dim]")
     for path in paths:
         console.print(f"wrote {path}")
+
+
+def print_checks(console, stats) -> None:
+    """Diversity per model and label, and the judges' agreement where the run was verified."""
+    from rich.table import Table
+
+    report = stats.diversity
+    if report is not None:
+        table = Table(title=f"Diversity (similarity: {report.embedder.split(':')[0]})", title_justify="left")
+        columns = ("group", "texts", "dist-1", "dist-2", "dist-3", "mean sim", "words p10/50/90", "topics", "vocab")
+        for column in columns:
+            table.add_column(column, justify="left" if column == "group" else "right")
+        groups = [("all", report.overall), *((f"model {k}", v) for k, v in report.per_model.items())]
+        for name, g in [*groups, *((f"label {k}", v) for k, v in report.per_label.items())]:
+            sim = "-" if g.mean_similarity is None else f"{g.mean_similarity:.3f}"
+            topics = "-" if g.topic_mention is None else f"{100 * g.topic_mention:.0f}%"
+            lengths = f"{g.length_p10:g}/{g.length_p50:g}/{g.length_p90:g}"
+            row = (f"{g.distinct_1:.3f}", f"{g.distinct_2:.3f}", f"{g.distinct_3:.3f}", sim, lengths, topics)
+            table.add_row(name, str(g.texts), *row, str(g.vocabulary))
+        console.print(table)
+    figures = stats.verification
+    if figures is None:
+        console.print("verification: none (a label is the one asked for; `synthgen verify` judges it)")
+        return
+    share = "-" if figures.overall is None else f"{100 * figures.overall:.1f}%"
+    per_label = ", ".join(f"{k} {a}/{n}" for k, (a, n) in figures.per_label.items() if n)
+    console.print(
+        f"verification ({', '.join(figures.judges)}): first answers agree {share} ({per_label}); cells {figures.cells}"
+    )

@@ -32,6 +32,8 @@ from ..secrets import redact
 from ..store import DEFAULT_STORE, FAILED, OK, PLANNED, SKIPPED, RunInfo, Store, reading, utc_now
 from ..text import plural, shorten
 from .card import render_card
+from .checked import SIMILARITY, Checked, apply_verdicts, drop_similar, export_diversity, rebalance
+from .cost_section import cost_lines
 from .files import CARD, DROPPED_FILE, FORMATS, MANIFEST, build_dataset, features, write_export
 from .hub import Pushed, check_repo_id, hub_token, hub_visibility, upload
 from .outdir import check_out_dir, exclusive, replacing
@@ -83,6 +85,7 @@ class ExportResult:
     pushed_to: str | None = None
     pushed_private: bool | None = None  # the Hub repository's visibility after the push
     partial: str | None = None  # for an unfinished run exported with allow_partial: how much of its plan it holds
+    checked: Checked | None = None  # what the judges and the near-duplicate check did (export/checked.py)
 
     @property
     def task(self) -> TaskInfo:
@@ -128,6 +131,10 @@ def export_dataset(
     pretty_name: str | None = None,
     allow_partial: bool = False,
     catalog_dir: str | None = None,
+    keep_unverified: bool = False,
+    judge_columns: bool = False,
+    similarity: float | None = SIMILARITY,
+    dedup_embedder: str | None = None,
 ) -> ExportResult:
     """Build the `DatasetDict` of a run, write it (and its card) to `out`, and push it to the Hub when `push` is set.
 
@@ -135,6 +142,9 @@ def export_dataset(
     `allow_partial` exports a run that is not finished (the card then says how much of its plan it holds).
     `catalog_dir` is accepted and unused, so calls that pass it keep working: what each model was sent comes from
     the run's stored plans, never from today's model tables.
+    Where the run was verified, texts the judges rejected are dropped (kept with `keep_unverified`) and the labels
+    rebalanced; `judge_columns` adds `judge_label` / `judge_confidence`. `similarity` is the Jaccard threshold of
+    near-duplicates (None: off); `dedup_embedder` adds an embedding-cosine check (export/checked.py).
     Every check runs before anything is written; a problem is a `UserError` with a one-line message."""
     del catalog_dir
     if not 0 < test_size < 1:
@@ -160,8 +170,12 @@ def export_dataset(
         unfinished = info.status in UNFINISHED or statuses[PLANNED] > 0
         if unfinished and not allow_partial:
             raise UserError(_unfinished(info, statuses, store_flag))
+        run_cost = handle.run_cost(info.run_id)
         records = list(handle.records(info.run_id, status=OK))
         cleaned = handle.cleaned(info.run_id)
+        from ..verify import read_checks
+
+        checks = read_checks(handle, info.run_id, records)
     if not records:
         raise UserError(_nothing_to_export(info, statuses, store_flag))
     for alias in require_clean:
@@ -182,8 +196,20 @@ def export_dataset(
     records.sort(key=lambda r: (r.round, order.get(r.model, len(order)), r.model))
     labels = info.task_info().names
     rows, dropped, cleaning = collect_rows(records, cleaned, labels)
+    # the judges first, so a rejected text never stands for its duplicates; the balance after every drop
+    rows, rejected, checked = apply_verdicts(rows, checks, keep_unverified=keep_unverified, judge_columns=judge_columns)
+    dropped += rejected
     rows, duplicates = deduplicate(rows)
     dropped += duplicates
+    if similarity is not None:
+        from ..embed import get_embedder
+
+        embedder = get_embedder(dedup_embedder) if dedup_embedder else None
+        rows, similar = drop_similar(rows, checked, embedder, threshold=similarity)
+        dropped += similar
+    if rejected:
+        rows, cut = rebalance(rows, info.task_info())
+        dropped += cut
     split_seed = info.seed if seed is None else seed
     splits = split_rows(rows, test_size, split_seed)
 
@@ -199,6 +225,7 @@ def export_dataset(
     task_name = info.task_info().name
     name = pretty_name or (f"{push.split('/')[1]} (synthgen)" if push else f"synthgen {task_name}, run {info.run_id}")
     partial = _partial(info, statuses) if unfinished else None
+    diversity = export_diversity(splits, labels)
 
     def card_for(fmt: str | None) -> str:
         return render_card(
@@ -214,6 +241,9 @@ def export_dataset(
             license=license,
             format=fmt,
             partial=partial,
+            checked=checked,
+            diversity=diversity,
+            cost=cost_lines(info, records, run_cost),
         )
 
     with exclusive(out_path) if out_path is not None else nullcontext():
@@ -222,6 +252,7 @@ def export_dataset(
         dataset = build_dataset(splits, labels)
         card = card_for(format)
         result = ExportResult(
+            checked=checked,
             run=info,
             dataset=dataset,
             card=card,

@@ -20,6 +20,8 @@ from typing import Any
 from ..labels import TaskInfo
 from ..store import RunInfo
 from ..text import plural, shorten
+from .card_checks import JUDGE_COLUMNS, checks_section, verification_lead
+from .card_checks import judge_columns_in as _judged
 from .files import features
 from .rows import DROP_REASONS, CleaningFigures, Dropped, Row
 
@@ -124,7 +126,9 @@ def _fence(text: str) -> str:
     return f"{ticks}text\n{text}\n{ticks}"
 
 
-def card_metadata(format: str, splits: Iterable[str], labels: Sequence[str] | None = None) -> dict[str, Any]:
+def card_metadata(
+    format: str, splits: Iterable[str], labels: Sequence[str] | None = None, judge: bool = False
+) -> dict[str, Any]:
     """`dataset_info` (the features of the files written) and `configs` (which file is which split) for the card's
     YAML, so `datasets.load_dataset(out)` reads ClassLabel labels from CSV and JSON Lines too. (No split sizes:
     `load_dataset` would verify them, and they are in export.json.)"""
@@ -133,7 +137,7 @@ def card_metadata(format: str, splits: Iterable[str], labels: Sequence[str] | No
     from huggingface_hub import DatasetCardData
 
     data = DatasetCardData()
-    feats = features(format) if labels is None else features(format, labels)
+    feats = features(format, judge=judge) if labels is None else features(format, labels, judge)
     DatasetInfosDict({"default": DatasetInfo(features=feats)}).to_dataset_card_data(data)
     files = [
         {"split": split, "path": f"{split}/*.arrow" if format == "disk" else f"{split}.{format}"} for split in splits
@@ -155,6 +159,9 @@ def render_card(
     license: str = "other",
     format: str | None = "disk",
     partial: str | None = None,
+    checked: Any = None,
+    diversity: Any = None,
+    cost: Sequence[str] = (),
 ) -> str:
     """The dataset card: YAML metadata the Hub reads, then what was made and how.
 
@@ -176,7 +183,7 @@ def render_card(
         size_categories=[size_category(total)],
         tags=list(dict.fromkeys(["synthetic", task.name, "synthgen"])),
         pretty_name=pretty_name,
-        **(card_metadata(format, splits, names) if format is not None else {}),
+        **(card_metadata(format, splits, names, _judged(splits)) if format is not None else {}),
     )
     lines = ["---", meta.to_yaml().strip(), "---", "", f"# {pretty_name}", ""]
     lines += [
@@ -191,11 +198,7 @@ def render_card(
     ]
     if partial:
         lines += [f"**Partial run.** {partial}", ""]
-    lines += [
-        "Every text was written by a model; nothing was written or checked by a person. A text's label is the "
-        "one the model was *asked* for, not a judgement of the text.",
-        "",
-    ]
+    lines += verification_lead(checked)
     lines += _task_section(task, every)
 
     lines += [
@@ -214,6 +217,7 @@ def render_card(
         ),
         "| `run` | string | the synthgen run id |",
         "| `record_id` | string | the stored record, `RUN/ROUND/MODEL` |",
+        *(JUDGE_COLUMNS if _judged(splits) else []),
         "",
     ]
 
@@ -246,7 +250,9 @@ def render_card(
     lines += _prompt_section(run, list(model_ids), per_round)
     lines += _topic_section(run, every, categories, per_round)
     lines += _cleaning_section(cleaning, dropped)
+    lines += checks_section(checked, diversity, names)
 
+    lines += list(cost)  # export/cost_section.py: what the outcomes cost
     lines += [
         "## Generation parameters",
         "",
@@ -267,8 +273,13 @@ def render_card(
         "## Use and limitations",
         "",
         "The texts come from the models listed above; their providers' terms of use apply to them. "
-        "Expect the styles, clichés and biases of those models, and sentences that do not carry the "
-        "requested label. Good for bootstrapping or testing a classifier; measure on real data.",
+        "Expect the styles, clichés and biases of those models"
+        + (
+            ", and judges that err too (see Verification). "
+            if checked is not None and checked.judged
+            else ", and sentences that do not carry the requested label. "
+        )
+        + "Good for bootstrapping or testing a classifier; measure on real data (`synthgen evaluate`).",
         "",
     ]
     return "\n".join(lines)

@@ -25,28 +25,33 @@ CARD = "README.md"
 DROPPED_FILE = "dropped.jsonl"
 
 
-def features(format: str = "disk", labels: Sequence[str] = SENTIMENTS) -> Features:
+def features(format: str = "disk", labels: Sequence[str] = SENTIMENTS, judge: bool = False) -> Features:
     """The columns' features (`labels`: the task's label names, in order); in CSV files (no list type) `topics`
-    is a JSON array string."""
+    is a JSON array string. `judge`: the optional `judge_label` and `judge_confidence` columns too."""
     from datasets import ClassLabel, Features, Sequence, Value
 
     topics = Value("string") if format == "csv" else Sequence(Value("string"))
-    return Features(
-        {
-            "text": Value("string"),
-            "labels": ClassLabel(names=list(labels)),
-            "model": Value("string"),
-            "topics": topics,
-            "run": Value("string"),
-            "record_id": Value("string"),
-        }
-    )
+    columns = {
+        "text": Value("string"),
+        "labels": ClassLabel(names=list(labels)),
+        "model": Value("string"),
+        "topics": topics,
+        "run": Value("string"),
+        "record_id": Value("string"),
+    }
+    if judge:
+        columns.update(judge_label=Value("string"), judge_confidence=Value("float64"))
+    return Features(columns)
+
+
+def has_judge_columns(splits: dict[str, list[Row]]) -> bool:
+    return any(row.judge_columns for rows in splits.values() for row in rows)
 
 
 def build_dataset(splits: dict[str, list[Row]], labels: Sequence[str] = SENTIMENTS) -> DatasetDict:
     from datasets import Dataset, DatasetDict
 
-    feats = features(labels=labels)
+    feats = features(labels=labels, judge=has_judge_columns(splits))
     columns = list(feats)
     out = {}
     for name, rows in splits.items():
@@ -122,7 +127,7 @@ def _write(dataset: DatasetDict, splits: dict[str, list[Row]], out: Path, fmt: s
                     fh.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
         else:  # csv: no list type, so topics is a JSON array string
             with path.open("w", encoding="utf-8", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(features()))
+                writer = csv.DictWriter(fh, fieldnames=dataset[split].column_names)
                 writer.writeheader()
                 for row in rows:
                     data = row.to_dict()

@@ -20,11 +20,18 @@ from ..text import loose_key
 
 # Why a text was left out, in the order the card lists them.
 EMPTY, NONE_KEPT, EXACT_DUPLICATE, NEAR_DUPLICATE = "empty", "none_kept", "exact_duplicate", "near_duplicate"
+# the checks (export/checked.py): the judges' verdicts, near-duplicates by shingles, the balance after dropping
+LABEL_REJECTED, FAILED_VERIFICATION = "label_rejected", "failed_verification"
+SIMILAR, REBALANCED = "similar", "rebalanced"
 DROP_REASONS = {
     EMPTY: "empty answer",
     NONE_KEPT: "cleaner kept no sentence",
+    LABEL_REJECTED: "the judges gave it another label (or too little confidence)",
+    FAILED_VERIFICATION: "no answer of the cell passed the judges, the regenerated ones included",
     EXACT_DUPLICATE: "exact duplicate of an earlier text",
     NEAR_DUPLICATE: "near duplicate (same text after lowercasing and removing punctuation, quotes and spaces)",
+    SIMILAR: "similar to an earlier text (MinHash/LSH: Jaccard of word 3-shingles at least 0.8)",
+    REBALANCED: "left out to keep every label within 2 points of its planned share",
 }
 
 
@@ -39,9 +46,11 @@ class Row:
     run: str
     record_id: str
     cleaned: bool = False  # True when the text comes from the cleaned layer
+    judged: tuple[str | None, float | None] | None = None  # the panel's (label, confidence) where verified
+    judge_columns: bool = False  # export them as `judge_label` and `judge_confidence`
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "text": self.text,
             "labels": self.label,
             "model": self.model,
@@ -49,6 +58,9 @@ class Row:
             "run": self.run,
             "record_id": self.record_id,
         }
+        if self.judge_columns:
+            data["judge_label"], data["judge_confidence"] = self.judged or (None, None)
+        return data
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,11 @@ class Dropped:
     text: str | None
     duplicate_of: str | None = None  # the record whose text was kept
     label_conflict: bool = False  # the kept duplicate carries the other label
+    verdicts: list[dict[str, Any]] | None = None  # the judges' verdicts on each attempt, for a rejected text
+    similarity: float | None = None  # a similar text: its Jaccard (or cosine) with the one kept
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "record_id": self.record_id,
             "model": self.model,
             "reason": self.reason,
@@ -71,6 +85,11 @@ class Dropped:
             "duplicate_of": self.duplicate_of,
             "label_conflict": self.label_conflict,
         }
+        if self.verdicts is not None:
+            data["verdicts"] = self.verdicts
+        if self.similarity is not None:
+            data["similarity"] = self.similarity
+        return data
 
 
 @dataclass

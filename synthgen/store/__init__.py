@@ -14,6 +14,7 @@ from .base import (
     SCHEMA_VERSION,
     SKIPPED,
     STATUSES,
+    SUBMITTED,
     CleanedText,
     ModelPlan,
     Record,
@@ -28,6 +29,7 @@ from .base import (
     record_id,
     utc_now,
 )
+from .jobs import BatchJob
 
 __all__ = [
     "Store",
@@ -42,6 +44,7 @@ __all__ = [
     "CleanedText",
     "ModelPlan",
     "RunCounts",
+    "BatchJob",
     "open_store",
     "record_id",
     "utc_now",
@@ -50,6 +53,7 @@ __all__ = [
     "OK",
     "FAILED",
     "SKIPPED",
+    "SUBMITTED",
     "STATUSES",
     "DEFAULT_STORE",
 ]

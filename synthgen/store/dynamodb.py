@@ -43,8 +43,10 @@ from .base import (
     utc_now,
 )
 from .dynamodb_calls import Calls, ConditionFailed
+from .dynamodb_jobs import DynamoJobs
 from .dynamodb_leases import DynamoLeases
 from .dynamodb_schema import ensure_table, migrate, open_error
+from .dynamodb_verdicts import DynamoVerdicts
 
 __all__ = ["DynamoDBStore", "StoreRequestError", "StoreUnavailable", "RecordRejected"]
 
@@ -52,7 +54,7 @@ DEFAULT_REGION = "us-east-1"
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
-class DynamoDBStore(DynamoLeases, Store):
+class DynamoDBStore(DynamoJobs, DynamoLeases, DynamoVerdicts, Store):
     max_writers = 16  # the engine's writer threads: DynamoDB writes are network round trips
     open_connect_timeout, open_read_timeout = 2.0, 4.0  # the open check fails fast
 

@@ -46,13 +46,14 @@ _STR = (
     "created_at",
     "updated_at",
     "note",
+    "batch_job",
 )
 _INT = ("round", "input_tokens", "output_tokens", "attempts")
 _JSON = ("topics", "request_body", "response")
 _SQUEEZE = ("request_body", "text", "prompt", "failure_message")  # compressed (losslessly) when still too big
 # every attribute a record item can have: a rewrite removes those it no longer has
 RECORD_ATTRS = (
-    ("run_id", "kind", "latency_s", "response_trimmed")
+    ("run_id", "kind", "latency_s", "response_trimmed", "cost_usd")
     + _STR
     + _INT
     + _JSON
@@ -199,6 +200,8 @@ def record_item(record: Record) -> tuple[dict[str, Any], str | None]:
             plain[name] = int(data[name])
     if record.latency_s is not None and math.isfinite(record.latency_s):
         plain["latency_s"] = float(record.latency_s)
+    if record.cost_usd is not None and math.isfinite(record.cost_usd):
+        plain["cost_usd"] = float(record.cost_usd)
     for name in _JSON:
         if data[name] is not None:
             plain[name] = dumps(data[name])
@@ -268,6 +271,7 @@ def record_of(plain: dict[str, Any]) -> Record:
         if plain.get(name) is not None:
             data[name] = _number(plain[name], int)
     data["latency_s"] = _number(plain["latency_s"], float) if plain.get("latency_s") is not None else None
+    data["cost_usd"] = _number(plain["cost_usd"], float) if plain.get("cost_usd") is not None else None
     for name in _JSON:
         text = _unpack(plain, name)
         if name == "response" and plain.get("response_trimmed"):
@@ -304,6 +308,8 @@ def run_item(run: RunInfo, cell_models: Iterable[str] = ()) -> dict[str, Any]:
     }
     if run.task:
         plain["task"] = dumps(run.task)
+    if run.batch:
+        plain["batch"] = dumps(run.batch)
     models = set(run.models) | set(cell_models)
     if models:
         plain["cell_models"] = models
@@ -327,6 +333,7 @@ def run_of(plain: dict[str, Any], store_url: str) -> RunInfo:
         store_url=store_url,
         model_plans=loads(plain.get("model_plans") or "{}"),
         task=loads(plain.get("task") or "{}"),
+        batch=loads(plain.get("batch") or "{}"),
     )
 
 

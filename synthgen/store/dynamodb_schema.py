@@ -159,11 +159,13 @@ def _v3_runs_gain_a_lease(calls: Calls) -> None:
 
 
 def _v4_verdicts(calls: Calls) -> None:
-    """The judges' verdicts (issue 13: verification): filled in by that work."""
+    """Nothing to rewrite: verdicts and regenerated attempts are items in partitions of their own
+    (`_verdict#ALIAS`, `_attempt#ALIAS`; dynamodb_verdicts.py), written when a run is verified."""
 
 
 def _v5_batch_jobs(calls: Calls) -> None:
-    """Provider batch jobs (issue 14: batch mode): filled in by that work."""
+    """Nothing to rewrite: batch jobs are new items (partition `_batch`), and a record's `batch_job` and
+    `cost_usd` are attributes written with its next outcome."""
 
 
 MIGRATIONS: dict[int, Callable[[Calls], None]] = {

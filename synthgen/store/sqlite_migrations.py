@@ -91,11 +91,77 @@ def _v3_runs_gain_a_lease(db: sqlite3.Connection) -> None:
 
 
 def _v4_verdicts(db: sqlite3.Connection) -> None:
-    """The judges' verdicts, a layer of their own (issue 13: verification): filled in by that work."""
+    """The verification layers (store/verdicts.py): each judge's verdict on each attempt of a cell (the panel's
+    decision is one too), and the answers a cell was asked for again because its earlier one was rejected."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS verdicts (
+            run_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            judge TEXT NOT NULL,
+            status TEXT NOT NULL,
+            label TEXT,
+            confidence REAL,
+            probs TEXT,
+            judge_model_id TEXT NOT NULL,
+            method TEXT NOT NULL,
+            text_sha TEXT NOT NULL,
+            accepted INTEGER,
+            reason TEXT,
+            failure_kind TEXT,
+            failure_message TEXT,
+            tries INTEGER NOT NULL DEFAULT 0,
+            latency_s REAL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT,
+            PRIMARY KEY (run_id, round, model, attempt, judge)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS attempts (
+            run_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            model_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            status TEXT NOT NULL,
+            text TEXT,
+            request_body TEXT,
+            response TEXT,
+            latency_s REAL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            finish_reason TEXT,
+            failure_kind TEXT,
+            failure_message TEXT,
+            tries INTEGER NOT NULL DEFAULT 0,
+            first_try INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT,
+            note TEXT,
+            PRIMARY KEY (run_id, round, model, attempt)
+        )"""
+    )
 
 
 def _v5_batch_jobs(db: sqlite3.Connection) -> None:
-    """Provider batch jobs and the cells they carry (issue 14: batch mode): filled in by that work."""
+    """Provider batch jobs and the cells they carry; what each outcome cost."""
+    _add_column(db, "records", "batch_job", "TEXT")  # the job that carries (or carried) the cell
+    _add_column(db, "records", "cost_usd", "REAL")  # at the prices the run was planned with; NULL: unknown
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS batch_jobs (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL,
+            info TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, key)
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS records_by_job ON records (run_id, model, batch_job, status)")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
