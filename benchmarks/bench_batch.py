@@ -22,10 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from batch_fixtures import BUCKET, ROLE, batch_bed  # noqa: E402
 
-# the CLI, reporting its own peak RSS (RUSAGE_CHILDREN's is the largest of all children so far)
+# the CLI, reporting its own peak RSS: VmHWM, the high-water mark of this process's memory since its exec. Not
+# ru_maxrss: on Linux a child's ru_maxrss starts at the RSS of the process it was forked from (here the benchmark,
+# whose in-process S3 holds every earlier case's files), so it grew with each case and was not the client's.
 _CHILD = (
-    "import atexit, resource, sys; "
-    "atexit.register(lambda: print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)); "
+    "import atexit, re, sys; "
+    "atexit.register(lambda: print('VMHWM', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1], "
+    "file=sys.stderr)); "
     "from synthgen.cli import main; main(sys.argv[1:])"
 )
 CASES = {
@@ -55,7 +58,7 @@ def main() -> int:
                 print(done.stderr, file=sys.stderr)
                 return 1
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            peak = int(done.stderr.rsplit("MAXRSS ", 1)[1].split()[0]) / 1024  # this child's own peak, in MiB
+            peak = int(done.stderr.rsplit("VMHWM ", 1)[1].split()[0]) / 1024  # this child's own peak, in MiB
             rows.append((name, args.rounds, wall, cpu, peak, done.stdout.strip().splitlines()[-1]))
     print("| batch service | cells | wall s | client CPU s | client CPU ms/cell | client peak RSS MiB |")
     print("|---|---|---|---|---|---|")

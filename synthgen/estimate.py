@@ -156,8 +156,18 @@ def print_estimate(estimate: Estimate, as_json: bool = False) -> None:
             f"{m.model} | {m.requests} | {m.input_tokens} | {m.output_tokens} ({m.output_source}) | "
             f"{usd(m.online_usd)} | {batch} | {m.prices_as_of or '-'}"
         )
-    click.echo(
-        f"total: online {usd(estimate.total('online_usd'))}, batch where offered "
-        f"{usd(estimate.total('batch_usd')) if all(m.batch for m in estimate.models) else 'n/a (some models)'}"
-    )
+    with_batch = [(m.model, m.batch_usd if m.batch else m.online_usd) for m in estimate.models]
+    click.echo(f"total online: {_total_line([(m.model, m.online_usd) for m in estimate.models], usd)}")
+    click.echo(f"total with --batch (batch where offered, online otherwise): {_total_line(with_batch, usd)}")
     click.echo("input tokens: ceil(characters / 4) of each request's system text and prompt (no offline tokenizer)")
+
+
+def _total_line(costs: list[tuple[str, float | None]], usd: Any) -> str:
+    """The sum of the known costs, naming the models whose cost is unknown (no price in their table)."""
+    known = [cost for _, cost in costs if cost is not None]
+    unknown = [model for model, cost in costs if cost is None]
+    if not unknown:
+        return usd(round(sum(known), 6))
+    if not known:
+        return "unknown (no prices in the models' tables)"
+    return f"{usd(round(sum(known), 6))} + unknown for {', '.join(unknown)} (no price in their tables)"

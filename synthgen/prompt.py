@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .catalog import not_utf8
 from .errors import UserError
@@ -243,13 +244,6 @@ def iter_plans(
         yield RoundPlan(index=index, label=label, topics=topics, prompt=prompt)
 
 
-def plan_run(
-    rounds: int,
-    seed: int,
-    template: Template | None = None,
-    categories: dict[str, tuple[str, ...]] | None = None,
-    labels: Sequence[Label] | None = None,
-    topics_per_round: int = TOPICS_PER_ROUND,
-) -> list[RoundPlan]:
-    """Every round of a run, as a list (`iter_plans` for one at a time)."""
-    return list(iter_plans(rounds, seed, template, categories, labels, topics_per_round))
+def plan_run(rounds: int, seed: int, *args: Any, **kwargs: Any) -> list[RoundPlan]:
+    """Every round of a run, as a list: `iter_plans`, which makes them one at a time, with the same arguments."""
+    return list(iter_plans(rounds, seed, *args, **kwargs))

@@ -28,49 +28,36 @@ def outcome(cell: Record, result: Result, spec: Any, adapter: Adapter, charger: 
     """The record for one result line (the cell's identity and request, the answer or failure, its cost)."""
     secret = (spec.api_key() or "",)
     body = cell.request_body or {}
-    if result.failure is not None:
-        call = storable_result(
-            spec,
-            secret,
-            body=body,
-            latency=0.0,
-            raw=result.raw,
-            text=None,
-            finish=None,
-            usage=Usage(),
-            failure=result.failure,
-            notes=[],
-        )
-    else:
+    text, finish, usage, failure, notes = None, None, Usage(), result.failure, []
+    if failure is None:
         text, finish, usage, failure, notes = parse_answer(spec, result.raw, {})
         if failure is None and (failure := adapter.check_answer(spec, text, None)) is not None:
             text = None
-        call = storable_result(
-            spec,
-            secret,
-            body=body,
-            latency=0.0,
-            raw=result.raw,
-            text=text,
-            finish=finish,
-            usage=usage,
-            failure=failure,
-            notes=notes,
-        )
+    call = storable_result(
+        spec,
+        secret,
+        body=body,
+        latency=0.0,
+        raw=result.raw,
+        text=text,
+        finish=finish,
+        usage=usage,
+        failure=failure,
+        notes=notes,
+    )
     return _record(cell, call, job, charger.cost(spec.alias, call.usage.input_tokens, call.usage.output_tokens))
+
+
+def fresh(cell: Record, **outcome: Any) -> Record:
+    """A new record of the cell: its identity and prompt (no earlier outcome), with these outcome fields."""
+    identity = ("run_id", "round", "model", "model_id", "label", "topics", "prompt", "created_at")
+    return Record(**{name: getattr(cell, name) for name in identity}, **outcome)
 
 
 def _record(cell: Record, call: CallResult, job: BatchJob, cost: float | None) -> Record:
     failure = call.failure
-    return Record(
-        run_id=cell.run_id,
-        round=cell.round,
-        model=cell.model,
-        model_id=cell.model_id,
-        label=cell.label,
-        topics=cell.topics,
-        prompt=cell.prompt,
-        created_at=cell.created_at,
+    return fresh(
+        cell,
         status=OK if failure is None else FAILED,
         request_body=cell.request_body,
         text=call.text,

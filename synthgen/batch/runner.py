@@ -29,7 +29,7 @@ from ..prompt import RoundPlan, Topic
 from ..store import FAILED, OK, SUBMITTED, BatchJob, Record, RunInfo, Store, utc_now
 from ..store.jobs import COLLECTED, PREPARING, SUBMITTED_JOB, TERMINAL, job_token
 from .base import Backend, backend_for, job_name
-from .collect import collect
+from .collect import collect, fresh
 from .options import RETRY_KINDS, BatchOptions
 
 
@@ -100,12 +100,7 @@ class BatchRunner:
 
     # --- what an earlier process left ---
     def reconcile(self) -> None:
-        for job in self.live():
-            self.check()
-            if job.status == PREPARING:
-                self._resume(job)
-            else:
-                self._poll(job)
+        self.poll()
 
     def _resume(self, job: BatchJob) -> None:
         """A job whose id was never stored: adopt the provider's, or submit its cells (never others) now."""
@@ -294,15 +289,8 @@ def _dumps(line: dict[str, Any]) -> str:
 
 def _submitted(cell: Record, key: str, body: dict[str, Any]) -> Record:
     """The cell as a job carries it: its identity, the exact request, no earlier outcome."""
-    return Record(
-        run_id=cell.run_id,
-        round=cell.round,
-        model=cell.model,
-        model_id=cell.model_id,
-        label=cell.label,
-        topics=cell.topics,
-        prompt=cell.prompt,
-        created_at=cell.created_at,
+    return fresh(
+        cell,
         status=SUBMITTED,
         request_body=body,
         attempts=cell.attempts,

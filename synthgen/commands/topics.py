@@ -213,6 +213,22 @@ def render(report, console) -> None:
         console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
 
 
+def _topic_columns(table, report) -> None:
+    """One column per topic when there are few, else one column of each row's top three."""
+    if report.k <= 8:
+        for t in report.topics:
+            table.add_column(f"{t.id}: {shorten(t.label, 18)}", justify="right")
+    else:
+        table.add_column("top topics")
+
+
+def _shares(view, k: int) -> list[str]:
+    if k <= 8:
+        return [f"{s:.0%}" for s in view.topic_share]
+    top = sorted(range(k), key=lambda t: -view.topic_share[t])[:3]
+    return [", ".join(f"{t} {view.topic_share[t]:.0%}" for t in top)]
+
+
 def render_models(report, console) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -225,22 +241,14 @@ def render_models(report, console) -> None:
     )
     table.add_column("model")
     table.add_column("texts", justify="right")
-    if k <= 8:
-        for t in report.topics:
-            table.add_column(f"{t.id}: {shorten(t.label, 18)}", justify="right")
-    else:
-        table.add_column("top topics")
+    _topic_columns(table, report)
     table.add_column("topic spread", justify="right")
     table.add_column("near-dup", justify="right")
     table.add_column("repeats", justify="right")
     table.add_column("unique", justify="right")
     table.add_column("shared with")
     for view in report.models:
-        if k <= 8:
-            shares = [f"{s:.0%}" for s in view.topic_share]
-        else:
-            top = sorted(range(k), key=lambda t: -view.topic_share[t])[:3]
-            shares = [", ".join(f"{t} {view.topic_share[t]:.0%}" for t in top)]
+        shares = _shares(view, k)
         shared = ", ".join(f"{m} {n}" for m, n in sorted(view.near_duplicate_pairs.items(), key=lambda x: -x[1]))
         table.add_row(
             escape(view.model),
@@ -264,17 +272,9 @@ def render_labels(report, console) -> None:
     table = Table(title="per label (share of its texts in each topic)", title_justify="left")
     table.add_column("label")
     table.add_column("texts", justify="right")
-    if k <= 8:
-        for t in report.topics:
-            table.add_column(f"{t.id}: {shorten(t.label, 18)}", justify="right")
-    else:
-        table.add_column("top topics")
+    _topic_columns(table, report)
     table.add_column("topic spread", justify="right")
     for view in report.labels:
-        if k <= 8:
-            shares = [f"{s:.0%}" for s in view.topic_share]
-        else:
-            top = sorted(range(k), key=lambda t: -view.topic_share[t])[:3]
-            shares = [", ".join(f"{t} {view.topic_share[t]:.0%}" for t in top)]
+        shares = _shares(view, k)
         table.add_row(escape(view.label), str(view.n_texts), *shares, f"{view.topic_entropy:.2f}")
     console.print(table)

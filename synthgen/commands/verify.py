@@ -61,7 +61,7 @@ def print_verification(result) -> None:
     console.print(
         f"verified run [bold]{result.run_id}[/bold] with {', '.join(result.judges)} "
         f"({figures.settings or result.settings.method()}): {result.verdicts_stored} verdicts stored, "
-        f"{result.regenerated} answers asked again, {result.wall_s:.1f} s"
+        f"{result.regenerated} new answers for rejected cells, {result.wall_s:.1f} s"
     )
     table = Table(title="Judged label = asked label (first answers)", title_justify="left")
     table.add_column("by")
@@ -77,7 +77,7 @@ def print_verification(result) -> None:
     line = f"cells: {cells['accepted']} accepted, {cells['rejected']} rejected, {cells['unverified']} unverified"
     if figures.regenerated_cells:
         per = figures.answers_per_kept
-        line += f"; {figures.regenerated_cells} asked again, {figures.answers} answers for {figures.kept} kept"
+        line += f"; {figures.regenerated_cells} cells asked again, {figures.answers} answers for {figures.kept} kept"
         line += f" ({per:.2f} per kept answer)" if per else ""
     console.print(line)
     if result.interrupted:

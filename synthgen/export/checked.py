@@ -168,17 +168,7 @@ def drop_similar(
             figures.similar_within += 1
         else:
             figures.similar_across += 1
-        dropped.append(
-            Dropped(
-                row.record_id,
-                row.model,
-                SIMILAR,
-                row.text,
-                duplicate_of=first.record_id,
-                label_conflict=first.label != row.label,
-                similarity=dup.similarity,
-            )
-        )
+        dropped.append(Dropped.duplicate(row, first, SIMILAR, dup.similarity))
     figures.similar_how = "MinHash/LSH, Jaccard of word 3-shingles" + (" and embedding cosine" if embedder else "")
     return [r for i, r in enumerate(rows) if i not in gone], dropped
 

@@ -76,6 +76,12 @@ class Dropped:
     verdicts: list[dict[str, Any]] | None = None  # the judges' verdicts on each attempt, for a rejected text
     similarity: float | None = None  # a similar text: its Jaccard (or cosine) with the one kept
 
+    @classmethod
+    def duplicate(cls, row: Any, first: Any, reason: str, similarity: float | None = None) -> Dropped:
+        """`row` left out as a repeat of `first`, the row that was kept."""
+        conflict = first.label != row.label
+        return cls(row.record_id, row.model, reason, row.text, first.record_id, conflict, similarity=similarity)
+
     def to_dict(self) -> dict[str, Any]:
         data = {
             "record_id": self.record_id,
@@ -174,16 +180,7 @@ def deduplicate(rows: Sequence[Row]) -> tuple[list[Row], list[Dropped]]:
         if first is None:
             first, reason = by_key.get(key), NEAR_DUPLICATE
         if first is not None:
-            dropped.append(
-                Dropped(
-                    row.record_id,
-                    row.model,
-                    reason,
-                    row.text,
-                    duplicate_of=first.record_id,
-                    label_conflict=first.label != row.label,
-                )
-            )
+            dropped.append(Dropped.duplicate(row, first, reason))
             continue
         by_text[row.text] = row
         by_key[key] = row

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,9 +64,7 @@ def model_views(
         views.append(
             ModelView(
                 model=name,
-                n_texts=n,
-                topic_share=[round(float(c) / n, 4) for c in counts],
-                topic_entropy=round(topic_entropy(counts), 4),
+                **_spread(counts, n),
                 near_duplicates=int(has_dup[mine].sum()),
                 near_duplicate_pairs={
                     names[o]: int(pair_counts[m, o]) for o in range(len(names)) if o != m and pair_counts[m, o]
@@ -75,6 +74,15 @@ def model_views(
             )
         )
     return views
+
+
+def _spread(counts: np.ndarray, n: int) -> dict[str, Any]:
+    """How n texts spread over the topics: their count, each topic's share and the entropy of the shares."""
+    return {
+        "n_texts": n,
+        "topic_share": [round(float(c) / n, 4) for c in counts],
+        "topic_entropy": round(topic_entropy(counts), 4),
+    }
 
 
 def label_views(
@@ -93,9 +101,7 @@ def label_views(
         views.append(
             LabelView(
                 label=name,
-                n_texts=n,
-                topic_share=[round(float(c) / n, 4) for c in counts],
-                topic_entropy=round(topic_entropy(counts), 4),
+                **_spread(counts, n),
             )
         )
     return views

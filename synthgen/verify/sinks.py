@@ -11,9 +11,9 @@ set to the try the new attempt starts at (its seed offset); the sink knows which
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from ..store import OK, Record, RecordRejected, Store
+from ..store import OK, Record, Store
 from ..store.verdicts import Attempt, Verdict, text_sha
 from .judges import payload_of
 
@@ -26,14 +26,7 @@ class _Sink:
         self.max_writers = getattr(store, "max_writers", 1)
         self.url = store.url
 
-    def put_records(self, records: Sequence[Record]) -> list[bool | RecordRejected]:
-        results: list[bool | RecordRejected] = []
-        for record in records:
-            try:
-                results.append(self.put_record(record))
-            except RecordRejected as exc:
-                results.append(exc)
-        return results
+    put_records = Store.put_records  # put_record for each, as every store does that does not group writes
 
     def put_record(self, record: Record) -> bool:
         raise NotImplementedError
