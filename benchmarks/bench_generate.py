@@ -2,11 +2,17 @@
 
     python benchmarks/bench_generate.py [--rounds 200] [--concurrency 64] [--seed-rounds 200]
 
-Reports, in one run: wall time at concurrency C, the ideal N x L / C, their ratio, client CPU per request, the
-same work done the seed's way (rounds one after another, the six models of a round in parallel), the run
-with 10% 429 and 5% 500 injected (wall time against the fault-free run, records lost), and the SDK floor: the same
-requests sent with the bare SDKs (boto3 in a thread pool, httpx, the openai SDK) at the same concurrency, with no
-planning, rate control or store, so synthgen's own CPU per request is the difference.
+Reports, in one run: wall time at concurrency C, the ideal N x L / C, their ratio and client CPU per request, as a
+whole process (`python -m synthgen.cli generate`, start-up and imports included, in one process and with
+`--workers 2`) and in this process after a warm-up; the same work done the seed's way (rounds one after another,
+the six models of a round in parallel); the run with 10% 429 and 5% 500 injected (wall time against the fault-free
+run, records lost); and the SDK floor: the same requests sent with the bare SDKs (boto3 in a thread pool, httpx,
+the openai SDK) at the same concurrency, with no planning, rate control or store, so synthgen's own CPU per request
+is the difference (in this process, and as a whole process of its own).
+
+A whole process runs with Python's bytecode cache (in a temporary PYTHONPYCACHEPREFIX, filled by a first run), as
+an installed package has it; `--no-bytecode` keeps the environment's PYTHONDONTWRITEBYTECODE as it is, so every
+start compiles synthgen from source.
 """
 
 from __future__ import annotations
@@ -161,13 +167,53 @@ def run_sdk_floor(rounds: int, concurrency: int) -> tuple[float, float, int]:
     return wall, cpu, ok
 
 
+def whole_process(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall s, CPU s of the process and every child it waited for, last line of stdout) of one command."""
+    import subprocess
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:6])} ... exited {proc.returncode}")
+    # ru_*time of wait4 covers the process and the children it reaped (workers included)
+    return wall, usage.ru_utime + usage.ru_stime, (out.strip().splitlines() or [""])[-1]
+
+
+def whole_env(bytecode: bool, cache: str) -> dict[str, str]:
+    env = dict(os.environ)
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = cache
+    return env
+
+
+def cli_argv(rounds: int, concurrency: int, db: str, workers: int = 1) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "synthgen.cli",
+        "generate",
+        *("--rounds", str(rounds), "--models", ",".join(MODELS), "--store", f"sqlite:///{db}", "--seed", "1"),
+        *("--concurrency", str(concurrency), "--quiet", "--workers", str(workers)),
+    ]
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--floor-process"]:  # the bare SDKs as a whole process: ROUNDS CONCURRENCY
+        wall, cpu, ok = run_sdk_floor(int(sys.argv[2]), int(sys.argv[3]))
+        print(ok)
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--jitter", type=float, default=0.2)
     parser.add_argument("--seed-rounds", type=int, default=200, help="rounds for the seed's way (0 to skip)")
+    parser.add_argument("--no-bytecode", action="store_true", help="whole processes compile synthgen from source")
     args = parser.parse_args()
     proc, url = start_subprocess_server(latency=args.latency, jitter=args.jitter, seed=1, gemini_api_key=GEMINI_KEY)
     point_env_at(url)
@@ -176,12 +222,28 @@ def main() -> None:
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            env = whole_env(not args.no_bytecode, f"{tmp}/pycache")
+            whole_process(cli_argv(2, args.concurrency, f"{tmp}/warm-cli.db"), env)  # fills the bytecode cache
+            whole_process(cli_argv(2, args.concurrency, f"{tmp}/warm-cli2.db", workers=2), env)
+            for workers in (1, 2):
+                configure(url, latency=args.latency, jitter=args.jitter)
+                wall, cpu, _ = whole_process(
+                    cli_argv(args.rounds, args.concurrency, f"{tmp}/w{workers}.db", workers), env
+                )
+                sent = server_requests(url)
+                name = "synthgen, whole process" + (f", --workers {workers}" if workers > 1 else "")
+                rows.append((name, wall, wall / ideal, cpu / sent * 1000, sent, n - sent))
+            configure(url, latency=args.latency, jitter=args.jitter)
+            floor_argv = [sys.executable, __file__, "--floor-process", str(args.rounds), str(args.concurrency)]
+            fwall, fcpu, fok = whole_process(floor_argv, env)
+            fsent = server_requests(url)
+            rows.append(("bare SDKs, whole process", fwall, fwall / ideal, fcpu / fsent * 1000, int(fok), n - int(fok)))
             configure(url, latency=args.latency, jitter=args.jitter)
             generate(rounds=2, models=MODELS, store=f"sqlite:///{tmp}/warm.db", seed=0)  # imports, first connections
             configure(url, latency=args.latency, jitter=args.jitter)
             wall, cpu, ok = run_synthgen(args.rounds, args.concurrency, f"{tmp}/clean.db")
             sent = server_requests(url)
-            rows.append(("synthgen, no faults", wall, wall / ideal, cpu / sent * 1000, ok, n - ok))
+            rows.append(("synthgen, no faults (in process, warm)", wall, wall / ideal, cpu / sent * 1000, ok, n - ok))
             configure(url, latency=args.latency, jitter=args.jitter, p429=0.10, p500=0.05)
             fwall, fcpu, fok = run_synthgen(args.rounds, args.concurrency, f"{tmp}/faults.db")
             fsent = server_requests(url)
@@ -227,13 +289,22 @@ def main() -> None:
             f"| {name} | {wall:.2f} | {ratio:.2f} | {cpu_ms:.2f} | {ok if ok is not None else '-'} "
             f"| {lost if lost is not None else '-'} |"
         )
-    print(f"\nfaults / fault-free wall: {rows[1][1] / rows[0][1]:.2f}x")
+    by = {row[0]: row for row in rows}
+    clean, faults = by["synthgen, no faults (in process, warm)"], by["synthgen, 10% 429 + 5% 500"]
+    floor = by["bare SDKs (floor: no plan, rate control or store)"]
+    print(f"\nfaults / fault-free wall: {faults[1] / clean[1]:.2f}x")
     print(
-        f"client CPU per request, synthgen / bare SDKs: {rows[0][3] / rows[2][3]:.2f}x "
-        f"(synthgen's own share: {rows[0][3] - rows[2][3]:.2f} ms per request)"
+        f"client CPU per request, synthgen / bare SDKs: {clean[3] / floor[3]:.2f}x "
+        f"(synthgen's own share: {clean[3] - floor[3]:.2f} ms per request)"
     )
-    if len(rows) > 3:
-        print(f"seed's way / synthgen: {rows[3][1] / rows[0][1]:.1f}x slower")
+    whole, whole_floor = by["synthgen, whole process"], by["bare SDKs, whole process"]
+    print(
+        f"whole process, start-up included: synthgen {whole[2]:.2f}x ideal, bare SDKs {whole_floor[2]:.2f}x "
+        f"(bytecode cache {'off' if args.no_bytecode else 'on'})"
+    )
+    seed = [row for row in rows if row[0].startswith("seed's way")]
+    if seed:
+        print(f"seed's way / synthgen: {seed[0][1] / clean[1]:.1f}x slower")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ protocol's defaults, and over another entry when it names one with `base = "alia
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import UserError
 from .paths import data_dir
@@ -20,6 +22,7 @@ from .protocols import REGISTRY as PROTOCOL_REGISTRY
 
 # Every field an entry (or a protocol's defaults) may set, and the TOML type it must have.
 _STRING, _TABLE, _BOOL, _INTEGER, _NUMBER = "a string", "a table", "true or false", "a positive integer", "a number"
+_STRINGS = "a non-empty list of strings"
 _FIELD_TYPES = {
     "protocol": _STRING,
     "model_id": _STRING,
@@ -37,6 +40,9 @@ _FIELD_TYPES = {
     "max_concurrency": _INTEGER,
     "base_url": _STRING,
     "base_url_env": _STRING,
+    # several endpoints of one model (synthgen.endpoints): replicas of a server, or Bedrock regions
+    "base_urls": _STRINGS,
+    "regions": _STRINGS,
     "api_key_env": _STRING,
     "key_optional": _BOOL,
     "options": _TABLE,
@@ -94,6 +100,10 @@ class ModelSpec:
     concurrency_cap: int | None = None
     base_url: str | None = None
     base_url_env: str | None = None
+    # Several endpoints of this model, which a run spreads its requests over (synthgen.endpoints): base URLs of
+    # replicas, or (Bedrock) regions. Empty: the one endpoint of `base_url` (or the provider's own, or the region).
+    base_urls: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
     api_key_env: str | None = None
     key_optional: bool = False
     options: dict[str, Any] = field(default_factory=dict)
@@ -115,9 +125,18 @@ class ModelSpec:
         return deep_merge(self.params, override or {})
 
     def resolved_base_url(self) -> str | None:
+        """Where a request goes: the first of `resolved_base_urls`, None for the provider's own endpoint."""
+        urls = self.resolved_base_urls()
+        return urls[0] if urls else None
+
+    def resolved_base_urls(self) -> tuple[str, ...]:
+        """Every base URL of the model: `base_url_env`'s value when it is set (several separated by commas), else
+        the table's `base_urls`, else its `base_url`; () for the provider's own endpoint."""
         if self.base_url_env and os.environ.get(self.base_url_env):
-            return os.environ[self.base_url_env].rstrip("/")
-        return self.base_url.rstrip("/") if self.base_url else None
+            return tuple(u.strip().rstrip("/") for u in os.environ[self.base_url_env].split(",") if u.strip())
+        if self.base_urls:
+            return tuple(u.rstrip("/") for u in self.base_urls)
+        return (self.base_url.rstrip("/"),) if self.base_url else ()
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -175,6 +194,8 @@ def _type_ok(value: Any, expected: str) -> bool:
         return isinstance(value, dict)
     if expected == _BOOL:
         return isinstance(value, bool)
+    if expected == _STRINGS:
+        return isinstance(value, list) and bool(value) and all(isinstance(item, str) and item for item in value)
     if expected == _INTEGER:  # TOML's true is a Python int too: not a concurrency
         return isinstance(value, int) and not isinstance(value, bool) and value >= 1
     return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
@@ -192,6 +213,37 @@ def _check_fields(fields: Mapping[str, Any], where: str) -> None:
             raise UserError(
                 f"{where}.{name} is {shown}; it must be {expected}" + (" (not negative)" if expected == _NUMBER else "")
             )
+    for name in ("base_urls", "regions"):
+        if name in fields:
+            _check_endpoints(fields, name, where)
+
+
+def _check_endpoints(fields: Mapping[str, Any], name: str, where: str) -> None:
+    """A list of endpoints: no repeats, each base URL an http(s) URL, and not beside the one-endpoint field."""
+    values = fields[name]
+    single = "base_url" if name == "base_urls" else None
+    if single and single in fields:
+        raise UserError(f"{where}: set {single} or {name}, not both (one endpoint, or a list of them)")
+    for index, value in enumerate(values):
+        if value in values[:index]:
+            raise UserError(f"{where}.{name}[{index}] repeats {value!r}; list each endpoint once")
+        if name == "base_urls" and not is_http_url(value):
+            raise UserError(f"{where}.{name}[{index}] is {value!r}, not an http(s) URL; e.g. http://127.0.0.1:8080/v1")
+        if name == "regions" and not _REGION.fullmatch(value):
+            raise UserError(f"{where}.{name}[{index}] is {value!r}, not an AWS region name such as us-east-1")
+
+
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+-\d+")
+
+
+def is_http_url(url: str) -> bool:
+    """Whether `url` is an http(s) URL a request can go to (a scheme, a host, a port that is a number)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
 
 
 def _table_files(directory: Path) -> list[Path]:
@@ -247,7 +299,15 @@ def _resolve(alias: str, raw: dict, seen: set[str]) -> dict[str, Any]:
         raise UserError(f"{path}: models.{alias}.base names unknown model '{parent}'")
     if parent in seen:
         raise UserError(f"{path}: models.{alias}.base forms a cycle through '{parent}'")
-    merged = deep_merge(_resolve(parent, raw, seen | {alias}), {k: v for k, v in entry.items() if k != "base"})
+    return _over(_resolve(parent, raw, seen | {alias}), {k: v for k, v in entry.items() if k != "base"})
+
+
+def _over(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """deep_merge, where one endpoint (`base_url`) and a list of them (`base_urls`) replace each other."""
+    merged = deep_merge(base, override)
+    for one, other in (("base_url", "base_urls"), ("base_urls", "base_url")):
+        if one in override:
+            merged.pop(other, None)
     return merged
 
 
@@ -258,10 +318,18 @@ def _build(alias: str, raw: dict, protocols: dict[str, dict[str, Any]], seen: se
     protocol = entry.get("protocol")
     if protocol not in PROTOCOL_REGISTRY:
         raise UserError(f"{where}.protocol is {protocol!r}; use one of {', '.join(PROTOCOL_REGISTRY)}")
-    merged = deep_merge(protocols.get(protocol, {}), entry)
+    merged = _over(protocols.get(protocol, {}), entry)
     merged.pop("base", None)
     if "max_concurrency" in merged:
         merged["concurrency_cap"] = merged.pop("max_concurrency")
+    bedrock = protocol.startswith("bedrock-")  # whose endpoint is a region's, resolved by boto3
+    if merged.get("regions") and not bedrock:
+        raise UserError(f"{where}.regions is for Bedrock entries; list another server's replicas as base_urls")
+    if merged.get("base_urls") and bedrock:
+        raise UserError(f"{where}.base_urls: a Bedrock entry's endpoints are its regions; list them as regions")
+    for name in ("base_urls", "regions"):
+        if name in merged:
+            merged[name] = tuple(merged[name])
     for required in ("model_id", "answer_path"):
         if not merged.get(required):
             raise UserError(f"{where}.{required} is missing; every model needs one")

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .endpoints import EndpointStats, merge
 from .engine import Event
 from .generation import RunSummary
 from .store import OK, RunInfo
@@ -34,6 +35,8 @@ class LiveProgress:
         self.ok: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self.retrying: Counter[str] = Counter()
+        # what each endpoint of a model with several served (the engines' `endpoints` events, added up)
+        self.endpoints: dict[str, list[EndpointStats]] = {}
 
     def start(self, run: RunInfo, todo: dict[str, int], note: str | None, limits: str | None = None) -> None:
         """The run's first line (and how many requests each model may have in flight) and a bar per model;
@@ -54,6 +57,12 @@ class LiveProgress:
             self.tasks[model] = self.progress.add_task(model.ljust(width), total=todo.get(model, 0), detail="")
 
     def __call__(self, event: Event) -> None:
+        if event.kind == "endpoint" and event.failure is not None:  # one of a model's endpoints stopped
+            self.console.print(f"[yellow]{event.model}: {event.failure.message}[/yellow]")
+            return
+        if event.kind == "endpoints":
+            self.endpoints[event.model] = merge([*self.endpoints.get(event.model, []), *event.endpoints])
+            return
         if event.kind == "retry":
             self.retrying[event.model] += 1
         elif event.kind == "stored" and event.record is not None:
@@ -75,10 +84,29 @@ class LiveProgress:
     def stop(self) -> None:
         if self.total_task is not None:  # started: stopping an unstarted display would print a stray line
             self.progress.stop()
+        if self.endpoints:
+            print_endpoints(self.endpoints, self.console)
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
+
+
+def print_endpoints(endpoints: dict[str, list[EndpointStats]], console: Console | None = None) -> None:
+    """Per endpoint of each model with several: requests sent (retries too), ok answers, failed requests, the ok
+    answers' mean latency, and whether its breaker stopped it. Counted by the engine as the run went (a record
+    does not say which endpoint served it), so these are this run's, not a resumed run's earlier ones."""
+    console = console or Console(width=max(Console().width, 120))
+    table = Table(title="endpoints", title_justify="left")
+    for column in ("model", "endpoint", "requests", "ok", "failed", "mean latency", "state"):
+        table.add_column(column, justify="right" if column in ("requests", "ok", "failed", "mean latency") else "left")
+    for model, stats in endpoints.items():
+        for each in stats:
+            state = each.stopped or "serving"
+            table.add_row(
+                model, each.name, str(each.requests), str(each.ok), str(each.failed), _fmt(each.mean_latency_s), state
+            )
+    console.print(table)
 
 
 def print_summary(summary: RunSummary, console: Console | None = None) -> None:

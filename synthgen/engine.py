@@ -2,10 +2,11 @@
 
 Each outcome is written to the store (awaited) before anyone is told about it, so a count on screen is always a
 record on disk. Throttling and transient failures are retried with backoff; a model that keeps failing is stopped
-by its circuit breaker and its remaining cells are stored as skipped, with the reason. An exception nobody
-expected from one call is that cell's failure (kind `error`, made by Adapter.call), not the run's end. A store
-that cannot take a write after its own retries stops the whole run with one StoreUnavailable: what was stored
-stays, the rest is resumable.
+by its circuit breaker and its remaining cells are stored as skipped, with the reason. A model whose table lists
+several endpoints has its requests spread over them (synthgen.endpoints: least outstanding, a breaker each, a
+retry sent elsewhere); it stops only once every endpoint has. An exception nobody expected from one call is that
+cell's failure (kind `error`, made by Adapter.call), not the run's end. A store that cannot take a write after its
+own retries stops the whole run with one StoreUnavailable: what was stored stays, the rest is resumable.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from typing import Any
 from .adapters import Adapter, Adapters
 from .catalog import ModelSpec, concurrency_limit
 from .cost import Charger
+from .endpoints import ENDPOINT_KINDS, Endpoint, Endpoints, EndpointStats
 from .lease import LeaseLost
-from .prompt import RoundPlan, Topic
+from .outcomes import fresh, outcome, plan_of, skipped
 from .ratecontrol import AIMDLimiter, Backoff, CircuitBreaker, Gate, RetryPolicy
 from .results import CallResult, Failure, FailureKind
-from .store import FAILED, OK, SKIPPED, Record, RecordRejected, Store, StoreUnavailable
+from .store import FAILED, OK, Record, RecordRejected, Store, StoreUnavailable
 from .text import shorten
 
 
@@ -54,16 +56,20 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class Event:
-    """What the engine tells a display: `start`, `retry` (with failure kind) or `stored` (with the record)."""
+    """What the engine tells a display: `start`, `retry` (with failure kind) or `stored` (with the record); for a
+    model with several endpoints also `endpoint` (one stopped: `failure` says why) and, as the run ends,
+    `endpoints` (what each served). `endpoint` names the one a `start`, `retry` or `endpoint` event was about."""
 
     kind: str
     model: str
     record: Record | None = None
     failure: Failure | None = None
+    endpoint: str | None = None
+    endpoints: tuple[EndpointStats, ...] = ()
 
 
 class ModelLane:
-    """Per-model state: its adaptive limit and its breaker."""
+    """Per-model state: its adaptive limit, its breaker and its endpoints (each with a breaker of its own)."""
 
     def __init__(self, spec: ModelSpec, config: EngineConfig):
         self.spec = spec
@@ -72,6 +78,7 @@ class ModelLane:
         override = (config.model_concurrency or {}).get(spec.alias)
         self.limiter = AIMDLimiter(concurrency_limit(spec, config.concurrency, override)[0])
         self.breaker = CircuitBreaker(config.breaker_threshold)
+        self.endpoints = Endpoints(spec, config.breaker_threshold)
         self.adapter: Adapter | None = None  # set when the run starts
 
 
@@ -97,10 +104,16 @@ class Engine:
         self.on_event = on_event or (lambda event: None)
         self.params = {k: dict(v) for k, v in (params or {}).items()}
         self.lanes = {alias: ModelLane(spec, self.config) for alias, spec in self.specs.items()}
+        # A protocol's pool holds what can be in flight for it, to each endpoint: a model's requests move between
+        # its endpoints, and a pool sized to their sum would make one endpoint's requests wait for another's
+        # connections to close (the one with more then gets ever more: least outstanding counts the waiting too).
         per_protocol: dict[str, int] = {}
+        widest: dict[str, int] = {}
         for lane in self.lanes.values():
-            per_protocol[lane.spec.protocol] = per_protocol.get(lane.spec.protocol, 0) + lane.limiter.max_limit
-        per_protocol = {p: min(n, self.config.concurrency) for p, n in per_protocol.items()}
+            protocol, several = lane.spec.protocol, len(lane.endpoints.all)
+            per_protocol[protocol] = per_protocol.get(protocol, 0) + lane.limiter.max_limit * several
+            widest[protocol] = max(widest.get(protocol, 1), several)
+        per_protocol = {p: min(n, self.config.concurrency * widest[p]) for p, n in per_protocol.items()}
         self.adapters = adapters or Adapters(
             max_connections=self.config.concurrency, timeout=self.config.timeout, per_protocol=per_protocol
         )
@@ -164,6 +177,9 @@ class Engine:
         finally:
             await self.adapters.aclose()
             self._writer.shutdown(wait=True, cancel_futures=self._store_down is not None)
+            for alias, stats in self.endpoint_stats().items():
+                if alias in by_model:
+                    self.on_event(Event("endpoints", alias, endpoints=stats))
 
     async def _beat(self, heartbeat: Heartbeat) -> None:
         while True:
@@ -177,22 +193,23 @@ class Engine:
             if self.charger is not None and self.charger.stopped:
                 return  # --budget reached: the rest stay as they are, resumable
             if lane.breaker.is_open:
-                await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
+                await self._store(skipped(cell, lane.breaker.open_reason or ""))
                 continue
             sent_slot = await lane.limiter.acquire()
             group.create_task(self._run_cell(lane, cell, sent_slot))
 
     async def _run_cell(self, lane: ModelLane, cell: Record, _: float) -> None:
         spec = lane.spec
-        plan = _plan_of(cell)
+        plan = plan_of(cell)
         # Every try so far, earlier runs' included (the journal's count), so a resumed cell's next try is not a
         # draw it already made: adapters that seed their draws offset the seed by it.
         attempts = cell.attempts
         holding = True  # the lane slot the feeder acquired for us
+        avoid: Endpoint | None = None  # where the last try failed for the endpoint's reason: retried elsewhere
         try:
             for attempt in range(1, self.retry.max_attempts + 1):  # this run's tries: the retry budget
                 if lane.breaker.is_open:
-                    await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
+                    await self._store(skipped(cell, lane.breaker.open_reason or ""))
                     return
                 if not holding:
                     await lane.limiter.acquire()
@@ -201,23 +218,29 @@ class Engine:
                 await self._global.acquire(urgent=attempt > 1)
                 if lane.breaker.is_open:  # it may have opened while this cell waited for the gate
                     self._global.release()
-                    await self._store(self._skipped(cell, lane.breaker.open_reason or ""))
+                    await self._store(skipped(cell, lane.breaker.open_reason or ""))
                     return
                 reserved = self.charger.reserve(spec, cell.prompt) if self.charger is not None else 0.0
                 if reserved is None:  # --budget: this request's worst case could pass it; the cell stays as it is
                     self._global.release()
                     return
+                endpoint = lane.endpoints.pick(avoid)  # not None: the model's breaker opens when the last one stops
+                assert endpoint is not None and lane.adapter is not None
                 try:
                     sent_at = time.monotonic()
-                    self.on_event(Event("start", spec.alias))
-                    assert lane.adapter is not None
-                    # never raises: whatever goes wrong in the call is its typed, redacted failure
-                    result = await lane.adapter.call(
-                        spec, cell.prompt, self.params.get(spec.alias), round=plan, attempt=attempts
-                    )
+                    self.on_event(Event("start", spec.alias, endpoint=endpoint.name))
+                    lane.endpoints.sent(endpoint)
+                    try:
+                        # never raises: whatever goes wrong in the call is its typed, redacted failure
+                        result = await lane.adapter.call(
+                            endpoint.spec, cell.prompt, self.params.get(spec.alias), round=plan, attempt=attempts
+                        )
+                    finally:
+                        endpoint.outstanding -= 1
                 finally:
                     self._global.release()
                 attempts += 1
+                self._served(lane, endpoint, result)
                 cost = self.charger.settle(spec, reserved, result) if self.charger is not None else None
                 failure = result.failure
                 if failure is None:
@@ -227,17 +250,32 @@ class Engine:
                 if failure is not None and self.retry.should_retry(failure, attempt):
                     await lane.limiter.release()
                     holding = False
-                    self.on_event(Event("retry", spec.alias, failure=failure))
+                    avoid = endpoint if failure.kind in ENDPOINT_KINDS else None
+                    self.on_event(Event("retry", spec.alias, failure=failure, endpoint=endpoint.name))
                     await asyncio.sleep(self.retry.delay(attempt, failure))
                     continue
                 lane.breaker.record(failure)
-                outcome = self._outcome(cell, result, attempts)
-                outcome.cost_usd = cost
-                await self._store(outcome)
+                record = outcome(cell, result, attempts)
+                record.cost_usd = cost
+                await self._store(record)
                 return
         finally:
             if holding:
                 await lane.limiter.release()
+
+    def _served(self, lane: ModelLane, endpoint: Endpoint, result: CallResult) -> None:
+        """Count what an endpoint served; when that stopped it, say so, and stop the model once none is left."""
+        stopped = lane.endpoints.done(endpoint, result)
+        if stopped is None or result.failure is None:
+            return
+        alias = lane.spec.alias
+        self.on_event(Event("endpoint", alias, failure=Failure(result.failure.kind, stopped), endpoint=endpoint.name))
+        if lane.endpoints.all_stopped:
+            lane.breaker.trip(lane.endpoints.stopped_reason(endpoint))
+
+    def endpoint_stats(self) -> dict[str, tuple[EndpointStats, ...]]:
+        """What each endpoint of every model with several served in this engine's runs (not stored anywhere)."""
+        return {alias: lane.endpoints.stats() for alias, lane in self.lanes.items() if lane.endpoints.several}
 
     async def _store(self, record: Record) -> None:
         """Write one outcome, and return once it is stored: only then is it counted (the `stored` event)."""
@@ -293,7 +331,7 @@ class Engine:
             rejected = [i for i, result in enumerate(results) if isinstance(result, RecordRejected)]
             if rejected:
                 for i in rejected:
-                    records[i] = _fresh(
+                    records[i] = fresh(
                         records[i],
                         status=FAILED,
                         failure_kind=str(FailureKind.ERROR),
@@ -312,53 +350,6 @@ class Engine:
             self.stored += len(records)
             self.stored_ok += sum(record.status == OK for record in records)
         return records
-
-    @staticmethod
-    def _outcome(cell: Record, result: CallResult, attempts: int) -> Record:
-        failure = result.failure
-        return _fresh(
-            cell,
-            model_id=result.model_id,
-            status=OK if failure is None else FAILED,
-            request_body=result.request_body,
-            text=result.text,
-            response=result.raw,
-            latency_s=round(result.latency_s, 6),
-            input_tokens=result.usage.input_tokens,
-            output_tokens=result.usage.output_tokens,
-            finish_reason=result.finish_reason,
-            failure_kind=str(failure.kind) if failure else None,
-            failure_message=failure.message if failure else None,  # redacted by Adapter.call
-            attempts=attempts,
-            note="; ".join(result.notes) or None,  # what Adapter.call changed to make the answer storable
-        )
-
-    @staticmethod
-    def _skipped(cell: Record, reason: str) -> Record:
-        # `reason` is the breaker's, built from failure kinds and messages Adapter.call already redacted
-        return _fresh(
-            cell,
-            status=SKIPPED,
-            failure_kind=str(FailureKind.SKIPPED),
-            failure_message=f"circuit breaker: {reason}",
-            attempts=cell.attempts,
-        )
-
-
-def _fresh(cell: Record, **outcome: Any) -> Record:
-    """A new record for `cell`'s outcome: the cell's identity and what was prompted, nothing of an earlier
-    outcome (a resumed cell's failed record carries its old text, response and note)."""
-    identity = {
-        "run_id": cell.run_id,
-        "round": cell.round,
-        "model": cell.model,
-        "model_id": cell.model_id,
-        "sentiment": cell.sentiment,
-        "topics": cell.topics,
-        "prompt": cell.prompt,
-        "created_at": cell.created_at,
-    }
-    return Record(**{**identity, **outcome})
 
 
 async def _only(write: Awaitable[list[Record]]) -> Record:
@@ -386,8 +377,3 @@ def _group(cells: Iterable[Record]) -> dict[str, list[Record]]:
     for cell in cells:
         by_model.setdefault(cell.model, []).append(cell)
     return by_model
-
-
-def _plan_of(cell: Record) -> RoundPlan:
-    topics = tuple(Topic(t["category"], t["topic"]) for t in cell.topics)
-    return RoundPlan(index=cell.round, sentiment=cell.sentiment, topics=topics, prompt=cell.prompt)

@@ -18,10 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .batch import BatchOptions, check_batch
-from .batch.flow import run_batch
-from .batch.preflight import preflight
-from .catalog import check_model_concurrency, limits_line, load_catalog
+from .catalog import check_model_concurrency, concurrency_limit, limits_line, load_catalog
 from .cost import Charger, Meter, Prices, check_budget
 from .engine import Engine, EngineConfig, Event, Heartbeat
 from .lease import RENEW_EVERY_S, RunLease
@@ -42,6 +39,7 @@ from .store import DEFAULT_STORE, OK, Record, RunInfo, Store, StoreUnavailable, 
 from .summary import ModelSummary
 from .summary import summarize as summarize_records
 from .task import load_task
+from .workers.shares import PARENT_CHECK_S, WorkerJob, check_spread, check_workers, make_jobs, plan_shares
 
 __all__ = ["generate", "RunSummary", "summarize", "plan_cells", "plan_models"]
 
@@ -104,6 +102,7 @@ def generate(
     poll_s: float = 30.0,
     budget: float | None = None,
     on_batch: Callable[[list[Any]], None] | None = None,
+    workers: int = 1,
 ) -> RunSummary:
     """Plan (or resume) a run and generate every cell; returns the per-model summary read back from the store.
 
@@ -113,8 +112,10 @@ def generate(
     `model_path` points the `local-gguf` entry at this GGUF file for this call (a new run that names local-gguf,
     or the resume of one), without touching the environment.
     `batch` sends the cells of every model that takes batch jobs as provider batch jobs (synthgen.batch; `wait`
-    polls them to the end), `budget` caps what the run spends, in USD (synthgen.cost)."""
+    polls them to the end), `budget` caps what the run spends, in USD (synthgen.cost). `workers` > 1 splits the
+    cells over that many processes (synthgen.workers), which open the store by its URL."""
     check_settings(concurrency, max_attempts, timeout)
+    check_workers(workers, concurrency)
     catalog = load_catalog(catalog_dir)
     if model_path is not None:
         from .adapters.gguf import MODEL_PATH_ALIAS, with_model_path
@@ -130,10 +131,20 @@ def generate(
         template_obj = load_template(template) if template else task_obj.template
         categories = load_topics(topics, at_least=task_obj.topics_per_round) if topics else task_obj.categories
         specs = task_models(specs, task_obj.info(), task_obj.fewshot())
+        check_spread(workers, {s.alias: s.protocol for s in specs}, batch)
         check_credentials(specs)
-        batch_opts = check_batch(specs, batch=batch, only=batch_only, s3=batch_s3, role=batch_role, retry=batch_retry)
+        batch_opts = None
+        if batch or batch_only or batch_s3 or batch_role:  # the batch package is imported only for batch runs
+            from .batch import check_batch
+
+            batch_opts = check_batch(
+                specs, batch=batch, only=batch_only, s3=batch_s3, role=batch_role, retry=batch_retry
+            )
         check_budget(budget, specs, params or {}, set(batch_opts.models) if batch_opts else set())
-        preflight(specs, batch_opts)
+        if batch_opts is not None:
+            from .batch.preflight import preflight
+
+            preflight(specs, batch_opts)
         run = RunInfo(
             run_id=new_run_id(),
             created_at=utc_now(),
@@ -162,8 +173,9 @@ def generate(
         else:
             run = handle.resolve_run(resume, flag="--resume")
             specs = task_models(catalog.select(run.models), run.task_info(), None, run)
+            check_spread(workers, {s.alias: s.protocol for s in specs}, bool(run.batch))
             check_credentials(specs)
-            batch_opts = BatchOptions.from_dict(run.batch) if run.batch else None
+            batch_opts = _batch_options(run)
             check_budget(budget, specs, run.params or params or {}, set(batch_opts.models) if batch_opts else set())
             lease = RunLease(handle, run.run_id)
             lease.claim()  # before anything is read or changed: a second process on this run stops here
@@ -172,8 +184,11 @@ def generate(
         counts = handle.counts(run.run_id)
         todo = {alias: sum(n for status, n in counts.get(alias, {}).items() if status != OK) for alias in run.models}
         check_model_concurrency(model_concurrency or {}, specs)
+        limits = {s.alias: concurrency_limit(s, concurrency, (model_concurrency or {}).get(s.alias))[0] for s in specs}
+        shares = plan_shares(workers, concurrency, limits, todo) if workers > 1 and any(todo.values()) else []
         if on_start:  # (run, cells still to do per model, a note or None, the in-flight limits line)
-            on_start(run, todo, note, limits_line(specs, concurrency, model_concurrency))
+            spread = f"; over {len(shares)} worker processes" if len(shares) > 1 else ""
+            on_start(run, todo, note, limits_line(specs, concurrency, model_concurrency) + spread)
         config = EngineConfig(
             concurrency=concurrency,
             max_attempts=max_attempts,
@@ -182,10 +197,10 @@ def generate(
             model_concurrency=model_concurrency,
         )
         by_alias = {s.alias: s for s in specs}
-        prices = {a: Prices.of_plan((run.model_plans.get(a) or {}).get("prices"), s) for a, s in by_alias.items()}
         meter = Meter(budget, spent=handle.run_cost(run.run_id)[0] or 0.0) if budget is not None else None
-        charger = Charger(by_alias, prices, params, meter)
+        charger = _charger(run, by_alias, params, meter)
         engines: list[Engine] = []
+        pools: list[Any] = []  # workers.pool.PoolResult
 
         def online(cells: Mapping[str, Any]) -> None:
             engines.append(Engine(handle, by_alias, config, on_event=on_event, params=params, charger=charger))
@@ -202,15 +217,22 @@ def generate(
         try:
             try:
                 with sigterm_as_interrupt():
-                    if batch_opts is None:
+                    if shares:
+                        pools.append(_spread(handle, run, shares, by_alias, config, params, meter, lease, on_event))
+                        interrupted = pools[-1].outcome(lease, handle, run)
+                        if meter is not None and pools[-1].budget_stopped:
+                            meter.spent, meter.stopped = handle.run_cost(run.run_id)[0] or 0.0, True
+                    elif batch_opts is None:
                         asyncio.run(engine.run(cells, heartbeat=heartbeat))
                     else:
+                        from .batch.flow import run_batch
+
                         closing, live = run_batch(
                             handle,
                             run,
                             by_alias,
                             batch_opts,
-                            Charger(by_alias, prices, params, meter, batch=True),
+                            _charger(run, by_alias, params, meter, batch=True),
                             lease,
                             online=online,
                             unfinished=lambda alias: _unfinished(handle, run.run_id, alias),
@@ -231,7 +253,8 @@ def generate(
             summary = summarize(handle, run)
         except StoreUnavailable as exc:
             # cells already ok before this run plus the ok outcomes it stored
-            done = run.rounds * len(run.models) - sum(todo.values()) + sum(e.stored_ok for e in engines)
+            stored_ok = sum(e.stored_ok for e in engines) + sum(p.stored_ok for p in pools)
+            done = run.rounds * len(run.models) - sum(todo.values()) + stored_ok
             lease.forget()  # the store is gone: nothing to release; the lease expires
             lease = None
             raise _stopped(handle, run, exc, done=done) from None
@@ -259,6 +282,72 @@ def generate(
         finally:
             if owns_store:
                 handle.close()
+
+
+def _batch_options(run: RunInfo) -> Any:
+    if not run.batch:
+        return None
+    from .batch import BatchOptions
+
+    return BatchOptions.from_dict(run.batch)
+
+
+def _charger(
+    run: RunInfo, by_alias: Mapping[str, Any], params: Any, meter: Meter | None, batch: bool = False
+) -> Charger:
+    """Each outcome's cost at the prices the run was planned with, and the budget's check (`meter`)."""
+    prices = {a: Prices.of_plan((run.model_plans.get(a) or {}).get("prices"), s) for a, s in by_alias.items()}
+    return Charger(by_alias, prices, params, meter, batch=batch)
+
+
+def _spread(
+    handle: Store,
+    run: RunInfo,
+    shares: Sequence[Any],
+    by_alias: Mapping[str, Any],
+    config: EngineConfig,
+    params: Any,
+    meter: Meter | None,
+    lease: RunLease,
+    on_event: Callable[[Event], None] | None,
+) -> Any:
+    """The run's cells split over worker processes (synthgen.workers), each running `_work_share`; returns
+    their workers.pool.PoolResult."""
+    from .workers.pool import run_workers
+
+    options = {"max_attempts": config.max_attempts, "timeout": config.timeout, "backoff_base": config.backoff_base}
+    left = None if meter is None else meter.budget - meter.spent
+    jobs = make_jobs(handle.url, run.run_id, shares, by_alias, options, params, left, on_event is not None)
+    relay = (lambda events: [on_event(e) for e in events]) if on_event else None
+    return run_workers(_work_share, jobs, on_events=relay, renew=lease.renew, renew_every_s=RENEW_EVERY_S)
+
+
+def _work_share(conn: Any, job: WorkerJob) -> None:
+    """A worker process of `generate --workers`: the engine on its share of a run's unfinished cells."""
+    from .workers.side import worker_side
+
+    with worker_side(conn, job) as side:
+        handle = open_store(job.store_url, create=False)
+        try:
+            run = handle.get_run(job.run_id)
+            assert run is not None, job.run_id
+            share = job.share
+            config = EngineConfig(concurrency=share.concurrency, model_concurrency=share.limits, **job.options)
+            meter = Meter(job.budget) if job.budget is not None else None
+            charger = _charger(run, job.specs, job.params, meter)
+            engine = Engine(handle, job.specs, config, on_event=side.on_event, params=job.params, charger=charger)
+            cells = {
+                alias: (r for r in _unfinished(handle, run.run_id, alias) if share.takes(alias, r.round))
+                for alias in share.parts
+            }
+            heartbeat = Heartbeat(side.parent_alive, PARENT_CHECK_S, side.orphaned)
+            try:
+                side.run(lambda: engine.run(cells, heartbeat=heartbeat))
+            finally:
+                side.report.stored, side.report.stored_ok = engine.stored, engine.stored_ok
+            side.report.budget_stopped = meter is not None and meter.stopped
+        finally:
+            handle.close()
 
 
 def _unfinished(store: Store, run_id: str, alias: str) -> Iterator[Record]:

@@ -132,12 +132,14 @@ class RetryPolicy:
 
 @dataclass
 class CircuitBreaker:
-    """Opens after `threshold` cells of one model end in a failure in a row; then its remaining cells are skipped."""
+    """Opens after `threshold` cells of one model end in a failure in a row; then its remaining cells are skipped.
+    (An endpoint's breaker counts its requests instead: `unit`, see synthgen.endpoints.)"""
 
     threshold: int = 5
     consecutive: int = 0
     open_reason: str | None = None
     last_kinds: list[str] = field(default_factory=list)
+    unit: str = "cells"
 
     @property
     def is_open(self) -> bool:
@@ -153,8 +155,14 @@ class CircuitBreaker:
         if self.consecutive >= self.threshold and not self.is_open:
             kinds = sorted(set(self.last_kinds[-self.threshold :]))
             self.open_reason = (
-                f"stopped after {self.consecutive} failed cells in a row ({', '.join(kinds)}); last: {failure.message}"
+                f"stopped after {self.consecutive} failed {self.unit} in a row ({', '.join(kinds)}); "
+                f"last: {failure.message}"
             )
+
+    def trip(self, reason: str) -> None:
+        """Open now, for a reason found elsewhere (every endpoint of the model stopped)."""
+        if not self.is_open:
+            self.open_reason = reason
 
 
 def is_permanent(kind: FailureKind) -> bool:

@@ -66,9 +66,28 @@ _ANY_NEEDLE = ("key", "bearer", "sk-", "aiza", "akia", "asia", "credential=", "s
 def _secret_values(extra: tuple[str, ...]) -> tuple[str, ...]:
     """The values to replace: every set secret variable's (SECRET_VARS, and those named like one) and `extra`'s,
     each at least 4 characters long, with their JSON-escaped spellings, longest first."""
+    return _spellings(tuple(v for v in (*_environment_secrets(), *extra) if v and len(v) >= 4))
+
+
+# The environment's secret values, and the environment they were read from. Reading them decodes and matches
+# every variable (30-50 us, more than redacting a short answer, on every call); the environment as the process
+# holds it (bytes, not decoded) is compared instead, a few us, so a variable set or changed since is read at once.
+_environment_read: tuple[Any, tuple[str, ...]] | None = None
+
+
+def _environment_secrets() -> tuple[str, ...]:
+    global _environment_read
+    raw = getattr(os.environ, "_data", None)  # CPython's os.environ keeps the encoded variables here
+    # names and values, each the process's own objects: unchanged, they compare by identity
+    fingerprint = (tuple(raw), tuple(raw.values())) if isinstance(raw, dict) else tuple(os.environ.items())
+    read = _environment_read
+    if read is not None and read[0] == fingerprint:
+        return read[1]
     values = [os.environ.get(name) or "" for name in SECRET_VARS]
     named = [v for k, v in os.environ.items() if len(v) >= _NAMED_MIN and _SECRET_NAME.search(k.upper())]
-    return _spellings(tuple(v for v in (*values, *named, *extra) if v and len(v) >= 4))
+    found = tuple(v for v in (*values, *named) if v)
+    _environment_read = (fingerprint, found)  # one assignment: a thread racing this reads the one or the other
+    return found
 
 
 @functools.lru_cache(maxsize=64)
@@ -114,7 +133,10 @@ class Redactor:
         self.values = _secret_values(extra)
 
     def text(self, text: str) -> str:
-        return _redact(text, self.values) if text else text
+        """`text` redacted; `text` itself when nothing in it was (callers may test identity)."""
+        if not text:
+            return text
+        return _redact_short(text, self.values) if len(text) <= _SHORT else _redact(text, self.values)
 
     def data(self, value: Any) -> Any:
         if value is None or isinstance(value, bool | int | float):
@@ -141,14 +163,46 @@ def redact_data(value: Any, extra: tuple[str, ...] = ()) -> Any:
     return _redact_tree(value, _secret_values(extra))
 
 
+# Short strings of a response come back in every response (its keys, "assistant", "stop", the model's id): each
+# is redacted once per set of secret values, then looked up. Bounded: emptied when full.
+_SHORT = 64
+_short_redacted: dict[tuple[str, ...], dict[str, str | None]] = {}
+_NOT_SEEN = ""  # never a key's value: the empty text is never looked up
+
+
+def _redact_short(text: str, secrets: tuple[str, ...]) -> str:
+    """`_redact`, remembered; `text` itself when nothing in it was redacted (callers test identity)."""
+    seen = _short_redacted.get(secrets)
+    if seen is None:
+        if len(_short_redacted) >= 8:
+            _short_redacted.clear()
+        seen = _short_redacted[secrets] = {}
+    found = seen.get(text, _NOT_SEEN)
+    if found is not _NOT_SEEN:
+        return text if found is None else found
+    if len(seen) >= 4096:
+        seen.clear()
+    redacted = _redact(text, secrets)
+    if redacted == text:
+        seen[text] = None
+        return text
+    seen[text] = redacted
+    return redacted
+
+
 def _redact_tree(value: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, str):
-        return _redact(value, secrets) if value else value
+        if len(value) <= _SHORT:
+            return _redact_short(value, secrets) if value else value
+        return _redact(value, secrets)
     if isinstance(value, dict):
         out = {}
         changed = False
         for key, item in value.items():
-            new_key = _redact(key, secrets) if isinstance(key, str) and key else key
+            if isinstance(key, str) and key:
+                new_key = _redact_short(key, secrets) if len(key) <= _SHORT else _redact(key, secrets)
+            else:
+                new_key = key
             new_item = _redact_tree(item, secrets)
             changed = changed or new_key is not key or new_item is not item
             out[new_key] = new_item

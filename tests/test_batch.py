@@ -125,6 +125,61 @@ def test_a_kill_between_submit_and_the_stored_id_resumes_with_exactly_one_job(be
     assert len(server.creates) == 2
 
 
+# Run the CLI, killing itself (SIGKILL: no cleanup at all) right after the first page of a job's results is stored.
+_KILLED_MID_COLLECT = """
+import os, signal, sys
+from synthgen.store.sqlite import SQLiteStore
+
+put = SQLiteStore.put_records
+
+def put_then_die(self, records):
+    written = put(self, records)
+    if records and all(r.status == "ok" for r in records):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return written
+
+SQLiteStore.put_records = put_then_die
+from synthgen.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_kill_in_the_middle_of_collecting_resumes_without_a_second_job_or_record(bed, tmp_path, capsys):
+    server, env = bed
+    db = tmp_path / "s.db"
+    cmd = [sys.executable, "-c", _KILLED_MID_COLLECT, *_gen(db, "--rounds", "2500", "--models", "gpt-4o-mini")]
+    done = subprocess.run(cmd + ["--batch", "--wait"], env={**os.environ, **env}, cwd=tmp_path, capture_output=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    stored = {r["status"] for r in _records(db)}
+    ok_before = sum(r["status"] == "ok" for r in _records(db))
+    assert 0 < ok_before < 2500 and stored == {"ok", "submitted"}  # killed with part of the results stored
+    code, out, err = run_cli_output(_gen(db, "--resume", "last", "--wait"), capsys)
+    assert code == 0, err
+    rows = _records(db)
+    assert len(rows) == 2500 and {r["status"] for r in rows} == {"ok"} and {r["attempts"] for r in rows} == {1}
+    assert len(server.creates) == 1  # the job was collected again, never submitted again
+
+
+def test_a_large_gemini_job_goes_through_an_uploaded_file(bed, tmp_path, capsys):
+    server, _ = bed
+    catalog = tmp_path / "llms"
+    catalog.mkdir()
+    shipped = (Path(__file__).resolve().parents[1] / "llms" / "gemini.toml").read_text()
+    entry = shipped[shipped.index("[models.gemini-flash]") :].split("\n\n")[0]
+    (catalog / "gemini.toml").write_text(entry + "\noptions = { batch_inline_max_bytes = 1000 }\n")
+    db = tmp_path / "s.db"
+    args = _gen(db, "--rounds", "30", "--models", "gemini-flash", "--batch", "--wait", "--catalog", str(catalog))
+    code, out, err = run_cli_output(args, capsys)
+    assert code == 0, err
+    rows = _records(db)
+    assert len(rows) == 30 and {r["status"] for r in rows} == {"ok"}
+    uploaded = [name for name in server.files if name.startswith("files/")]
+    assert uploaded, "the requests were sent inline, not as an uploaded file"
+    lines = [json.loads(x) for x in server.files[uploaded[0]].splitlines() if x.strip()]
+    assert len(lines) == 30 and {"key", "request"} <= set(lines[0])
+    assert GEMINI_KEY.encode() not in server.files[uploaded[0]]
+
+
 def test_cancel_stops_the_jobs_and_marks_their_cells(bed, tmp_path, capsys):
     server, _ = bed
     server.configure(steps=1000)  # never finishes by itself

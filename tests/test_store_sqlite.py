@@ -98,3 +98,27 @@ def test_records_are_read_in_pages_in_key_order_while_outcomes_are_written(tmp_p
             store.put_record(outcome(rec))
         assert seen == sorted((c.round, c.model) for c in cells) and len(seen) == len(cells) > 3
         assert all(r.status == OK for r in store.records(run.run_id))
+
+
+def test_reading_a_run_is_linear_in_its_size(tmp_path: Path) -> None:
+    """Each page starts where the last ended (found in the key's index), not by skipping the run's keys from the
+    start: five times the rows is about five times the work, not twenty-five."""
+
+    def steps(rounds: int) -> tuple[int, int]:
+        with open_store(f"sqlite:///{tmp_path / f'{rounds}.db'}") as store:
+            store.page_size = 50
+            other, other_cells = make_run(run_id="20260101-000000-0000", rounds=rounds)
+            run, cells = make_run(rounds=rounds)
+            store.create_run(other, other_cells)  # a run before it in key order: its pages must not be scanned
+            store.create_run(run, cells)
+            count = [0]
+            store._db.set_progress_handler(lambda: count.__setitem__(0, count[0] + 1) or 0, 100)
+            read = [(r.round, r.model) for r in store.records(run.run_id, model="gpt-4")]
+            assert read == sorted((c.round, c.model) for c in cells if c.model == "gpt-4")
+            assert len(list(store.records(run.run_id))) == len(cells)
+            return count[0], len(read)
+
+    small, n_small = steps(200)
+    large, n_large = steps(1000)
+    assert n_large == 5 * n_small
+    assert large < 8 * small  # quadratic reads would be ~25x

@@ -114,7 +114,7 @@ def test_a_proxy_in_the_environment_is_left_to_httpx2(monkeypatch):
     asyncio.run(client.aclose())
 
 
-def test_the_openai_sdk_client_runs_over_the_pool(provider_server):
+def test_the_openai_adapters_client_runs_over_the_pool(provider_server):
     from synthgen.adapters import Adapters
     from synthgen.catalog import load_catalog
 
@@ -125,8 +125,7 @@ def test_the_openai_sdk_client_runs_over_the_pool(provider_server):
         adapter = adapters.for_spec(spec)
         try:
             results = await asyncio.gather(*(adapter.call(spec, "hi") for _ in range(9)))
-            [client] = adapter._clients.values()
-            return [r.ok for r in results], type(client._client._transport)
+            return [r.ok for r in results], type(adapter._http._transport)
         finally:
             await adapters.aclose()
 

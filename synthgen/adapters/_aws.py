@@ -64,7 +64,7 @@ def _region() -> tuple[str, str]:
     return (region, "the AWS profile's region") if region else ("us-east-1", "the default region")
 
 
-def make_client(max_connections: int, timeout: float) -> Any:
+def make_client(max_connections: int, timeout: float, region: str | None = None) -> Any:
     """A bedrock-runtime client with SDK retries off. synthgen sends no request with it: it is how boto3 says
     which region, endpoint and signing name it would use (config checks, `bedrock_endpoint`); a caller of
     your own can still send with it."""
@@ -73,7 +73,7 @@ def make_client(max_connections: int, timeout: float) -> Any:
 
     return boto3.client(
         "bedrock-runtime",
-        region_name=_region()[0],
+        region_name=region or _region()[0],
         config=Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=max_connections,
@@ -132,16 +132,17 @@ def _check_bedrock_config(_env: tuple[str | None, ...]) -> None:  # cached per c
         )
 
 
-def bedrock_endpoint() -> tuple[str, str, str]:
+def bedrock_endpoint(region: str | None = None) -> tuple[str, str, str]:
     """(endpoint URL, region, signing name) exactly as boto3 resolves them for bedrock-runtime:
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME, AWS_ENDPOINT_URL, the profile's endpoint_url, else
-    https://bedrock-runtime.{region}.amazonaws.com. Made once per configuration (a client is not free)."""
-    return _bedrock_endpoint(tuple(os.environ.get(name) for name in _CONFIG_VARS))
+    https://bedrock-runtime.{region}.amazonaws.com. `region`: a table's (`regions`), else the environment's.
+    Made once per configuration (a client is not free)."""
+    return _bedrock_endpoint(tuple(os.environ.get(name) for name in _CONFIG_VARS), region)
 
 
-@functools.lru_cache(maxsize=8)
-def _bedrock_endpoint(_env: tuple[str | None, ...]) -> tuple[str, str, str]:
-    client = make_client(1, 10.0)
+@functools.lru_cache(maxsize=16)
+def _bedrock_endpoint(_env: tuple[str | None, ...], region: str | None) -> tuple[str, str, str]:
+    client = make_client(1, 10.0, region)
     try:
         meta = client.meta
         return meta.endpoint_url.rstrip("/"), meta.region_name, meta.service_model.signing_name

@@ -8,9 +8,8 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
-from urllib.parse import urlsplit
 
-from ..catalog import ModelSpec, deep_merge
+from ..catalog import ModelSpec, deep_merge, is_http_url
 from ..errors import UserError
 from ..results import CallResult, Failure, FailureKind, Usage, kind_for_status
 from ..secrets import redact
@@ -52,7 +51,7 @@ def get_path(data: Any, path: str, headers: Mapping[str, str] | None = None) -> 
         return value
     node = data
     for part in path.split("."):
-        if isinstance(node, Mapping):
+        if isinstance(node, dict) or isinstance(node, Mapping):  # dict first: an ABC's check costs ten times more
             node = node.get(part, _MISSING)
         elif isinstance(node, list) and part.lstrip("-").isdigit():
             index = int(part)
@@ -78,15 +77,25 @@ def build_body(spec: ModelSpec, prompt: str, params: Mapping[str, Any] | None = 
     """The request body the provider receives: the table's body with the templated prompt, plus merged params."""
     formatted = spec.prompt_format.replace("{prompt}", prompt)
     body = _fill_prompt(spec.body, formatted)  # builds new containers: the table is never mutated
-    merged = spec.merged_params(params)
+    merged = spec.merged_params(params)  # a copy too
     if spec.params_at:
         target = body
         for key in spec.params_at.split("."):
             target = target.setdefault(key, {})
         target.update(deep_merge(target, merged))
     else:
-        body = deep_merge(body, merged)
+        _merge_into(body, merged)
     return body
+
+
+def _merge_into(base: dict[str, Any], override: Mapping[str, Any]) -> None:
+    """deep_merge in place, for two trees built for this request alone (neither is the table's): no copies."""
+    for key, value in override.items():
+        below = base.get(key)
+        if isinstance(value, Mapping) and isinstance(below, dict):
+            _merge_into(below, value)
+        else:
+            base[key] = value
 
 
 # A token count past this is no count but a provider's bug (or worse): one request never nears a billion tokens.
@@ -248,24 +257,17 @@ class Adapter(ABC):
         """Raise UserError for configuration no request can succeed with (a base URL that is not one).
 
         Called before a run starts, so such a mistake is one line, not a run of failed cells."""
-        url = spec.resolved_base_url()
-        if url is None:
-            return
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not one
-        except ValueError:
-            parts = None
-        if parts is not None and parts.scheme in ("http", "https") and parts.hostname and " " not in url:
-            return
-        if spec.base_url_env and os.environ.get(spec.base_url_env):
-            where = spec.base_url_env
-        else:
-            where = f"{spec.source}: models.{spec.alias}.base_url"
-        raise UserError(
-            f"{where} is {url!r}, not an http(s) URL; set it to e.g. http://127.0.0.1:8080/v1, "
-            "or unset it for the provider's own endpoint"
-        )
+        for url in spec.resolved_base_urls():
+            if is_http_url(url):
+                continue
+            if spec.base_url_env and os.environ.get(spec.base_url_env):
+                where = spec.base_url_env
+            else:
+                where = f"{spec.source}: models.{spec.alias}.base_url"
+            raise UserError(
+                f"{where} is {url!r}, not an http(s) URL; set it to e.g. http://127.0.0.1:8080/v1, "
+                "or unset it for the provider's own endpoint"
+            )
 
     async def prepare(self, spec: ModelSpec) -> ModelSpec:
         """Before a body is built: whatever this protocol must do first (load a model), and the spec to use.

@@ -35,14 +35,18 @@ class BedrockRuntime:
         self._max_connections = max_connections
         self._timeout = timeout
         self._http: httpx2.AsyncClient | None = None
-        self._setup: tuple[str, str, str, Any] | None = None  # endpoint, region, signing name, credentials
+        # per region (None: the environment's): endpoint, region, signing name, credentials (one chain for all)
+        self._setup: dict[str | None, tuple[str, str, str, Any]] = {}
         self._setup_lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
         self._secrets: tuple[str, ...] = ()  # the last frozen credentials: what errors are redacted against
 
-    async def post(self, model_id: str, action: str, payload: bytes) -> tuple[int, Mapping[str, str], bytes]:
-        """POST a JSON payload to the model's action; (status, headers, body) of whatever answered."""
-        endpoint, region, service, credentials = await self._ready()
+    async def post(
+        self, model_id: str, action: str, payload: bytes, region: str | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """POST a JSON payload to the model's action (in `region`, else the environment's); (status, headers,
+        body) of whatever answered."""
+        endpoint, region, service, credentials = await self._ready(region)
         frozen = await self._frozen(credentials)
         from botocore.utils import percent_encode
 
@@ -56,12 +60,15 @@ class BedrockRuntime:
             raise self.redacted(transport_error(exc)) from None
         return response.status_code, response.headers, response.content
 
-    async def _ready(self) -> tuple[str, str, str, Any]:
-        if self._setup is None:
+    async def _ready(self, region: str | None) -> tuple[str, str, str, Any]:
+        setup = self._setup.get(region)
+        if setup is None:
             async with self._setup_lock:
-                if self._setup is None:  # boto3 reads files (and may run a process) here: not on the event loop
-                    self._setup = await asyncio.to_thread(_resolve)
-        return self._setup
+                if region not in self._setup:  # boto3 reads files (and may run a process) here: not on the loop
+                    known = next(iter(self._setup.values()), None)
+                    self._setup[region] = await asyncio.to_thread(_resolve, region, known and known[3])
+            setup = self._setup[region]
+        return setup
 
     async def _frozen(self, credentials: Any) -> Any:
         """This request's credentials: refreshable ones are re-read, refreshed in a thread when near expiry."""
@@ -99,16 +106,19 @@ class BedrockRuntime:
             await http.aclose()
 
 
-def _resolve() -> tuple[str, str, str, Any]:
-    """In a thread: where requests go and who signs them, as boto3 resolves both."""
+def _resolve(region: str | None, credentials: Any = None) -> tuple[str, str, str, Any]:
+    """In a thread: where requests go and who signs them, as boto3 resolves both (the credentials once: another
+    region's are `credentials`)."""
     import boto3
 
     try:
-        endpoint, region, service = bedrock_endpoint()
+        endpoint, region, service = bedrock_endpoint(region)
     except Exception as exc:  # noqa: BLE001 - a bad region or endpoint (check_config says so before a run)
         raise ProviderError(
             FailureKind.INVALID_REQUEST, f"cannot set up the Bedrock client: {type(exc).__name__}: {exc}"
         ) from None
+    if credentials is not None:
+        return endpoint, region, service, credentials
     try:
         credentials = boto3.Session().get_credentials()
     except Exception as exc:  # noqa: BLE001 - a broken profile, a credential process that fails
@@ -146,7 +156,8 @@ class BedrockAdapter(HTTPAdapter):
 
     async def _post(self, spec: ModelSpec, action: str, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         """POST the body to /model/{modelId}/{action}: the decoded answer and its headers, or ProviderError."""
-        status, headers, content = await self.runtime.post(spec.model_id, action, json.dumps(body).encode())
+        region = spec.regions[0] if spec.regions else None  # one endpoint of several (synthgen.endpoints)
+        status, headers, content = await self.runtime.post(spec.model_id, action, json.dumps(body).encode(), region)
         if status >= 300:
             raise self.runtime.redacted(error_from_response(status, headers, content))
         try:

@@ -1,4 +1,10 @@
-"""OpenAI chat completions through the openai SDK; serves OpenAI and every OpenAI-compatible server.
+"""OpenAI chat completions over plain HTTP (httpx2); serves OpenAI and every OpenAI-compatible server.
+
+The request is the one the openai SDK sent for synthgen (`POST {base}/chat/completions`, the key as a Bearer
+token, OpenAI-Organization / OpenAI-Project from OPENAI_ORG_ID / OPENAI_PROJECT_ID, redirects followed), without
+the SDK's own work per request (its request options, headers and error types: about 0.45 ms of CPU a request,
+benchmarks/bench_transport.py). Its failures read as they did: `HTTP 429: Error code: 429 - <message>`. The SDK
+stays where it serves: the Batch API's control plane (synthgen.batch.openai_batch) and the OpenAI embedder.
 
 `options.endpoint = "completions"` switches an entry to the plain /v1/completions endpoint (llama.cpp, llamafile);
 there `options.few_shot_template` builds a base model's few-shot prompt from the round (as in llama-cpp, see
@@ -7,17 +13,21 @@ there `options.few_shot_template` builds a base model's few-shot prompt from the
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
+
+import httpx2
 
 from ..catalog import ModelSpec
 from ..results import FailureKind
 from .base import ProviderError, build_body, label_schema, retry_after_seconds
 from .fewshot import FewShotCompletion, completion_prompt, round_seed
-from .transport import HTTPAdapter, client_options, json_or_text
+from .transport import HTTPAdapter, http_client, json_or_text, transport_error
 
-NO_KEY = "sk-no-key-required"  # local servers ignore the key, the SDK insists on one
+NO_KEY = "sk-no-key-required"  # what a local server is sent without a key (as the SDK sent it: the batch plane does)
+OPENAI_URL = "https://api.openai.com/v1"
 
 
 class OpenAIChatAdapter(FewShotCompletion, HTTPAdapter):
@@ -25,26 +35,31 @@ class OpenAIChatAdapter(FewShotCompletion, HTTPAdapter):
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
-        self._clients: dict[tuple[str | None, str], Any] = {}
+        self._http: httpx2.AsyncClient | None = None
+        self._headers: dict[str, dict[str, str]] = {}  # per key: the headers of every request made with it
 
-    def _client(self, spec: ModelSpec) -> Any:
-        import openai
+    def _client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            # redirects followed, as the SDK's client did (httpx2 drops the Authorization header across origins)
+            self._http = http_client(self.max_connections, self.timeout, follow_redirects=True)
+        return self._http
 
+    def _headers_for(self, spec: ModelSpec) -> dict[str, str]:
         key = spec.api_key() or (NO_KEY if spec.key_optional else "")
-        base = spec.resolved_base_url()
-        cache_key = (base, key)
-        if cache_key not in self._clients:
-            options = client_options(self.max_connections, self.timeout)
-            # The SDK's own httpx2 client with its defaults (redirects followed), sized to what can be in flight,
-            # over synthgen's pool (transport.client_options)
-            self._clients[cache_key] = openai.AsyncOpenAI(
-                api_key=key,
-                base_url=base,
-                max_retries=0,
-                timeout=options["timeout"],
-                http_client=openai.DefaultAsyncHttpxClient(**options),
-            )
-        return self._clients[cache_key]
+        headers = self._headers.get(key)
+        if headers is None:
+            headers = {"accept": "application/json"}
+            if key:
+                headers["authorization"] = f"Bearer {key}"
+            for name, variable in (("openai-organization", "OPENAI_ORG_ID"), ("openai-project", "OPENAI_PROJECT_ID")):
+                if os.environ.get(variable):
+                    headers[name] = os.environ[variable]
+            self._headers[key] = headers
+        return headers
+
+    def url(self, spec: ModelSpec) -> str:
+        base = spec.resolved_base_url() or os.environ.get("OPENAI_BASE_URL", "").rstrip("/") or OPENAI_URL
+        return f"{base}/completions" if self.endpoint(spec) == "completions" else f"{base}/chat/completions"
 
     @staticmethod
     def model_name(spec: ModelSpec) -> str:
@@ -85,37 +100,29 @@ class OpenAIChatAdapter(FewShotCompletion, HTTPAdapter):
         return {"temperature": 0, "response_format": {"type": "json_schema", "json_schema": schema}}
 
     async def _send(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
-        import httpx2
-        import openai
-
-        client = self._client(spec)
-        path = "/completions" if self.endpoint(spec) == "completions" else "/chat/completions"
         try:
-            # The SDK's generic post: its auth, base URL, timeouts and typed errors, without re-validating a body
-            # the table already shaped; the raw response keeps the provider's JSON exactly as sent.
-            http = await client.post(path, body=body, cast_to=httpx2.Response)
-        except openai.APIStatusError as exc:
+            response = await self._client().post(self.url(spec), json=body, headers=self._headers_for(spec))
+        except httpx2.RequestError as exc:  # no HTTP answer (refused, reset, a phase timeout, a redirect loop)
+            raise transport_error(exc) from None
+        status = response.status_code
+        if not 200 <= status < 300:
             raise ProviderError.from_status(
-                exc.status_code,
-                f"HTTP {exc.status_code}: {exc.message}",
-                retry_after=retry_after_seconds(exc.response.headers),
-                raw=json_or_text(exc.response),
-            ) from None
-        except openai.APITimeoutError:
-            raise ProviderError(FailureKind.TRANSIENT, "timeout") from None
-        except openai.APIConnectionError as exc:
-            raise ProviderError(FailureKind.TRANSIENT, f"connection failed: {exc}") from None
-        data = json_or_text(http)
+                status,
+                f"HTTP {status}: {status_message(status, response)}",
+                retry_after=retry_after_seconds(response.headers),
+                raw=json_or_text(response),
+            )
+        data = json_or_text(response)
         if not isinstance(data, dict):
             raise ProviderError(
                 FailureKind.ANSWER_MISSING, f"response body is not a JSON object: {str(data)[:120]!r}", raw=data
             )
-        return data, http.headers
+        return data, response.headers
 
     @classmethod
     def credentials_present(cls, spec: ModelSpec) -> bool:
-        if spec.key_optional:  # a local server: configured when its address is
-            return bool(spec.base_url_env and os.environ.get(spec.base_url_env))
+        if spec.key_optional:  # a local server: configured when its address is (a table's list of them counts)
+            return bool(spec.base_urls or (spec.base_url_env and os.environ.get(spec.base_url_env)))
         return bool(spec.api_key())
 
     @classmethod
@@ -125,6 +132,18 @@ class OpenAIChatAdapter(FewShotCompletion, HTTPAdapter):
         return f"set {spec.api_key_env} (and {spec.base_url_env} for another endpoint)"
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
+
+def status_message(status: int, response: httpx2.Response) -> str:
+    """An error answer's message as the openai SDK wrote it: `Error code: 404 - <the body's error.message>`."""
+    message = f"Error code: {status}"
+    try:
+        body = json.loads(response.text.strip())
+    except Exception:  # noqa: BLE001 - not JSON (or past any sane nesting): the status is the message
+        return message
+    error = body.get("error", body) if isinstance(body, dict) else None
+    detail = error.get("message") if isinstance(error, dict) else None
+    return f"{message} - {detail}" if isinstance(detail, str) and detail else message

@@ -30,22 +30,37 @@ def storable(text: str) -> tuple[str, int]:
     return _SURROGATE.subn("\ufffd", text)
 
 
-def storable_tree(value: Any) -> tuple[Any, int]:
-    """`storable` on every string of decoded JSON, keys included; what holds none is returned as it is."""
+def clean_tree(value: Any, redact: Redactor) -> tuple[Any, bool, int]:
+    """Decoded JSON redacted and storable in one walk: every string (keys too) redacted, then free of lone
+    surrogates; whether a credential was redacted, and how many surrogates were replaced. What needs neither is
+    returned as it is (no copy)."""
     if isinstance(value, str):
-        return storable(value)
+        if not value:
+            return value, False, 0
+        redacted = redact.text(value)
+        text, count = storable(redacted)
+        return text, redacted is not value and redacted != value, count
     if isinstance(value, dict):
-        out, total = {}, 0
+        out: dict[Any, Any] = {}
+        changed, total = False, 0
         for key, item in value.items():
-            new_key, n = storable(key) if isinstance(key, str) else (key, 0)
-            out[new_key], m = storable_tree(item)
-            total += n + m
-        return (out, total) if total else (value, 0)
+            if isinstance(key, str):
+                new_key, found, count = clean_tree(key, redact)
+                changed, total = changed or found, total + count
+            else:
+                new_key = key
+            new_item, found, count = clean_tree(item, redact)
+            changed, total = changed or found, total + count
+            out[new_key] = new_item
+        return (out, changed, total) if changed or total else (value, False, 0)
     if isinstance(value, list | tuple):
-        pairs = [storable_tree(item) for item in value]
-        total = sum(n for _, n in pairs)
-        return ([item for item, _ in pairs], total) if total else (value, 0)
-    return value, 0
+        triples = [clean_tree(item, redact) for item in value]
+        changed = any(found for _, found, _ in triples)
+        total = sum(count for _, _, count in triples)
+        return ([item for item, _, _ in triples], changed, total) if changed or total else (value, False, 0)
+    if isinstance(value, bytes):  # as redact_data reads bytes: as text
+        return clean_tree(value.decode("utf-8", "replace"), redact)
+    return value, False, 0
 
 
 def surrogate_note(count: int, where: str) -> str:
@@ -99,10 +114,9 @@ def storable_result(
         wait = wait if wait is not None and 0 <= wait < math.inf else None  # NaN compares false: None
         failure = dataclasses.replace(failure, message=message, retry_after=wait)
     try:
-        redacted = redact.data(raw)
-        if redacted is not raw and redacted != raw:
+        redacted, found, count = clean_tree(raw, redact)
+        if found:
             notes.append("a credential in the response was redacted")
-        redacted, count = storable_tree(redacted)
         if count:
             notes.append(surrogate_note(count, "response"))
     except RecursionError:  # JSON nested deeper than Python recurses: the answer was read, the rest is not kept

@@ -22,9 +22,13 @@ from .pool import pooled_transport
 USER_AGENT = "synthgen (httpx2)"
 
 
-def http_client(max_connections: int, timeout: float) -> httpx2.AsyncClient:
+def http_client(max_connections: int, timeout: float, *, follow_redirects: bool = False) -> httpx2.AsyncClient:
     """An async client whose pool holds up to `max_connections`, all kept alive between requests."""
-    return httpx2.AsyncClient(**client_options(max_connections, timeout), headers={"user-agent": USER_AGENT})
+    return httpx2.AsyncClient(
+        **client_options(max_connections, timeout),
+        headers={"user-agent": USER_AGENT},
+        follow_redirects=follow_redirects,
+    )
 
 
 def client_options(max_connections: int, timeout: float) -> dict[str, Any]:

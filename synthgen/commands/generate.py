@@ -45,6 +45,15 @@ from .verify import aggregate_option, min_confidence_option, self_judge_option
     help="At most N requests in flight for this model, over its table's max_concurrency (within --concurrency). "
     "Repeatable.",
 )
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Processes that share the run's cells and its --concurrency: for a run whose one process is CPU-bound "
+    "(hundreds of answers a second) on a machine with cores to spare. Not with the in-process local model or "
+    "--batch.",
+)
 @click.option("--max-attempts", type=int, default=6, show_default=True, help="Tries per cell for retryable failures.")
 @click.option(
     "--timeout",
@@ -96,6 +105,7 @@ def cmd(
     topics,
     concurrency,
     model_concurrency,
+    workers,
     max_attempts,
     timeout,
     model_path,
@@ -177,6 +187,7 @@ def cmd(
             on_event=display,
             on_start=display.start if display else _quiet_start,
             model_concurrency=per_model or None,
+            workers=workers,
             **_batch_kwargs(batch, batch_only, batch_s3, batch_role, batch_retry, wait, poll_s, budget, quiet),
         )
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import threading
 import time
@@ -59,6 +60,8 @@ _COLUMNS = (
     "cost_usd",
 )
 _JSON_COLUMNS = {"topics", "request_body", "response"}
+_FIELDS = operator.attrgetter(*_COLUMNS)  # `sentiment` reads as the label (labels.sentiment_alias)
+_JSON_AT = tuple(i for i, c in enumerate(_COLUMNS) if c in _JSON_COLUMNS)
 
 _UPSERT = (
     f"INSERT INTO records ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))}) "
@@ -250,15 +253,19 @@ class SQLiteStore(SQLiteJobs, SQLiteVerdicts, Store):
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
+        # keyset pagination in (run_id, round, model) order, the primary key's: each page starts where the last
+        # ended, found in the key's index (with run_id=? the row value must leave run_id out, or SQLite scans the
+        # run's keys from the start for every page, and reading a run is quadratic in its size)
+        seek = "(round, model) > (?, ?)" if run_id is not None else "(run_id, round, model) > (?, ?, ?)"
         after: tuple[Any, ...] = ()
-        while True:  # keyset pagination in (run_id, round, model) order, the primary key's
-            clauses = [*where, "(run_id, round, model) > (?, ?, ?)"] if after else where
+        while True:
+            clauses = [*where, seek] if after else where
             sql = f"SELECT {','.join(_COLUMNS)} FROM records"
             if clauses:
                 sql += " WHERE " + " AND ".join(clauses)
             sql += f" ORDER BY run_id, round, model LIMIT {self.page_size}"
             with self._lock:
-                rows = self._db.execute(sql, [*args, *after]).fetchall()
+                rows = self._db.execute(sql, [*args, *(after[1:] if run_id is not None else after)]).fetchall()
             for row in rows:
                 yield self._record(row)
             if len(rows) < self.page_size:
@@ -275,9 +282,12 @@ class SQLiteStore(SQLiteJobs, SQLiteVerdicts, Store):
         return out
 
     @staticmethod
-    def _row(record: Record) -> tuple[Any, ...]:
-        data = record.columns()
-        return tuple(dumps(data[c]) if c in _JSON_COLUMNS and data[c] is not None else data[c] for c in _COLUMNS)
+    def _row(record: Record) -> list[Any]:
+        row = list(_FIELDS(record))  # Record.columns(), without building a dict per row
+        for i in _JSON_AT:
+            if row[i] is not None:
+                row[i] = dumps(row[i])
+        return row
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> Record:
