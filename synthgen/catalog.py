@@ -175,16 +175,21 @@ def not_utf8(exc: UnicodeDecodeError) -> str:
     return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
 
 
-def _read_table(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str, fix: str = "") -> dict[str, Any]:
+    """A TOML file (a model table, a task file), or one line naming the file and what is wrong with it."""
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML ({exc}); fix the file or remove it from the catalog") from None
+        raise UserError(f"{path}: not valid TOML ({exc}){fix}") from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: {not_utf8(exc)}; save the model table as UTF-8") from None
+        raise UserError(f"{path}: {not_utf8(exc)}; save the {what} as UTF-8") from None
     except OSError as exc:
-        raise UserError(f"{path}: cannot read model table ({exc.strerror})") from None
+        raise UserError(f"{path}: cannot read {what} ({exc.strerror})") from None
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    return read_toml(path, "model table", "; fix the file or remove it from the catalog")
 
 
 def _type_ok(value: Any, expected: str) -> bool:

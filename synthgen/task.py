@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import os
 import string
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import not_utf8
+from .catalog import read_toml
 from .errors import UserError
 from .labels import LABEL_NAME, LABEL_NAME_HINT, Label, TaskInfo
 from .paths import data_dir
@@ -181,15 +180,7 @@ def list_tasks(user_dir: str | os.PathLike[str] | None = None) -> list[Task]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: {not_utf8(exc)}; save the task file as UTF-8") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read task file ({exc.strerror})") from None
+    return read_toml(path, "task file")
 
 
 def _unknown(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
