@@ -17,10 +17,8 @@ from typing import Any
 from .catalog import load_catalog
 from .cost import Prices, cost_usd, max_output_tokens, prompt_tokens
 from .errors import UserError
-from .planning import check_rounds, check_size, plan_cells, plan_models, random_seed, select_models, task_models
-from .prompt import load_template, load_topics
-from .store import OK, RunInfo, open_store, utc_now
-from .task import load_task
+from .planning import new_run
+from .store import OK, open_store
 
 EARLIER = 20_000  # earlier answers read at most per model for the mean
 
@@ -71,29 +69,12 @@ def estimate_run(
     catalog_dir: str | None = None,
     params: dict[str, dict[str, Any]] | None = None,
 ) -> Estimate:
-    check_rounds(rounds)
-    catalog = load_catalog(catalog_dir)
-    specs, _ = select_models(catalog, models)
-    check_size(rounds, specs)
-    task_obj = load_task(task, tasks_dir)
-    template_obj = load_template(template) if template else task_obj.template
-    categories = load_topics(topics, at_least=task_obj.topics_per_round) if topics else task_obj.categories
-    specs = task_models(specs, task_obj.info(), task_obj.fewshot())
-    run = RunInfo(
-        run_id="estimate",
-        created_at=utc_now(),
-        seed=seed if seed is not None else random_seed(),
-        rounds=rounds,
-        models=[s.alias for s in specs],
-        template=template_obj.name,
-        template_text=template_obj.text,
-        topics_source=topics or task_obj.topics_source,
-        model_plans=plan_models(specs, template_obj, params),
-        task=task_obj.info().to_dict(),
-    )
+    new = new_run(load_catalog(catalog_dir), rounds, models, task, tasks_dir, template, topics)
+    specs = new.specs
+    run = new.run_info("estimate", seed, params)
     found = {s.alias: ModelEstimate(s.alias) for s in specs}
     by_alias = {s.alias: s for s in specs}
-    for cell in plan_cells(run, specs, template_obj, categories, task_obj.info(), task_obj.topics_per_round):
+    for cell in new.cells(run):
         item = found[cell.model]
         item.requests += 1
         item.input_tokens += prompt_tokens(by_alias[cell.model], cell.prompt)

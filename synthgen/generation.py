@@ -24,21 +24,16 @@ from .engine import Engine, EngineConfig, Event, Heartbeat
 from .lease import RENEW_EVERY_S, RunLease
 from .planning import (
     check_credentials,
-    check_rounds,
     check_settings,
-    check_size,
+    new_run,
     new_run_id,
     plan_cells,
     plan_models,
-    random_seed,
-    select_models,
     task_models,
 )
-from .prompt import load_template, load_topics
-from .store import DEFAULT_STORE, OK, Record, RunInfo, Store, StoreUnavailable, open_store, utc_now
+from .store import DEFAULT_STORE, OK, Record, RunInfo, Store, StoreUnavailable, open_store
 from .summary import ModelSummary
 from .summary import summarize as summarize_records
-from .task import load_task
 from .workers.shares import PARENT_CHECK_S, WorkerJob, check_spread, check_workers, make_jobs, plan_shares
 
 __all__ = ["generate", "RunSummary", "summarize", "plan_cells", "plan_models"]
@@ -124,13 +119,8 @@ def generate(
     owns_store = not isinstance(store, Store)
     note = None
     if resume is None:
-        check_rounds(rounds)
-        specs, note = select_models(catalog, models)
-        check_size(rounds, specs)
-        task_obj = load_task(task, tasks_dir)
-        template_obj = load_template(template) if template else task_obj.template
-        categories = load_topics(topics, at_least=task_obj.topics_per_round) if topics else task_obj.categories
-        specs = task_models(specs, task_obj.info(), task_obj.fewshot())
+        new = new_run(catalog, rounds, models, task, tasks_dir, template, topics)
+        specs, note = new.specs, new.note
         check_spread(workers, {s.alias: s.protocol for s in specs}, batch)
         check_credentials(specs)
         batch_opts = None
@@ -145,20 +135,7 @@ def generate(
             from .batch.preflight import preflight
 
             preflight(specs, batch_opts)
-        run = RunInfo(
-            run_id=new_run_id(),
-            created_at=utc_now(),
-            seed=seed if seed is not None else random_seed(),
-            rounds=rounds,
-            models=[s.alias for s in specs],
-            template=template_obj.name,
-            template_text=template_obj.text,
-            topics_source=topics or task_obj.topics_source,
-            params=params or {},
-            model_plans=plan_models(specs, template_obj, params),
-            task=task_obj.info().to_dict(),
-            batch=batch_opts.to_dict() if batch_opts else {},
-        )
+        run = new.run_info(new_run_id(), seed, params, batch=batch_opts.to_dict() if batch_opts else {})
         handle = open_store(store, create=True) if owns_store else store
     else:
         handle = open_store(store, create=False) if owns_store else store
@@ -166,7 +143,7 @@ def generate(
     try:
         if resume is None:
             run.store_url = handle.url
-            planned = plan_cells(run, specs, template_obj, categories, task_obj.info(), task_obj.topics_per_round)
+            planned = new.cells(run)
             handle.create_run(run, planned)
             lease = RunLease(handle, run.run_id)
             lease.claim()

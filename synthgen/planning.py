@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import secrets as _random_token
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from .errors import UserError
 from .labels import TaskInfo
 from .prompt import TOPICS_PER_ROUND, FewShot, Template, iter_plans, load_template, load_topics
 from .store import ModelPlan, Record, RunInfo, utc_now
+from .task import Task, load_task
 
 LOCAL_DEFAULT = "local-gemma"
 # The largest run one command plans: past these a typo (an extra zero or ten) would fill the disk with planned
@@ -193,3 +195,56 @@ def plan_cells(
                 prompt=plan.prompt,
                 created_at=now,
             )
+
+
+@dataclass
+class NewRun:
+    """A run about to be planned, its parts read and checked once: the models (with the task's few-shot applied),
+    the task, the template and the topics. `generate` and `generate --estimate` both start from it."""
+
+    rounds: int
+    specs: list[ModelSpec]
+    note: str | None  # how the models were chosen, when the user did not name them
+    task: Task
+    template: Template
+    categories: dict[str, tuple[str, ...]]
+    topics: str | None  # the --topics override, or None for the task's own
+
+    def run_info(self, run_id: str, seed: int | None, params: dict[str, Any] | None, **extra: Any) -> RunInfo:
+        return RunInfo(
+            run_id=run_id,
+            created_at=utc_now(),
+            seed=seed if seed is not None else random_seed(),
+            rounds=self.rounds,
+            models=[s.alias for s in self.specs],
+            template=self.template.name,
+            template_text=self.template.text,
+            topics_source=self.topics or self.task.topics_source,
+            params=params or {},
+            model_plans=plan_models(self.specs, self.template, params),
+            task=self.task.info().to_dict(),
+            **extra,
+        )
+
+    def cells(self, run: RunInfo) -> Iterator[Record]:
+        return plan_cells(run, self.specs, self.template, self.categories, self.task.info(), self.task.topics_per_round)
+
+
+def new_run(
+    catalog: Catalog,
+    rounds: int,
+    models: Sequence[str] | None,
+    task: str | None,
+    tasks_dir: str | None,
+    template: str | None,
+    topics: str | None,
+) -> NewRun:
+    """Check the size, choose the models and read the task, its template and topics (or the overrides)."""
+    check_rounds(rounds)
+    specs, note = select_models(catalog, models)
+    check_size(rounds, specs)
+    task_obj = load_task(task, tasks_dir)
+    template_obj = load_template(template) if template else task_obj.template
+    categories = load_topics(topics, at_least=task_obj.topics_per_round) if topics else task_obj.categories
+    specs = task_models(specs, task_obj.info(), task_obj.fewshot())
+    return NewRun(rounds, specs, note, task_obj, template_obj, categories, topics)
